@@ -1,0 +1,153 @@
+"""Seed 001: the tutorial's ``Net`` (two 3x3 convolutions, three linear layers), L1 loss, SGD.
+
+The tutorial builds ``Net()``, draws ``input = randn(1,1,32,32)`` and ``target = randn(2)``, takes
+``nn.L1Loss()``, zeroes the gradients, backpropagates, steps ``optim.SGD(lr=0.01)`` once and runs
+the network again. Here the network is an NNX module in NHWC layout with torch's initialisers; its
+functional form ``apply(params, x)`` merges a pure parameter dict into the module's graph, and
+``train`` repeats the tutorial's step ``steps`` times as one ``lax.scan`` so there is a trajectory
+to compare. Batch size is a parameter (the tutorial's is 1).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax.typing import ArrayLike
+
+from jaxnets import losses, nn, optim, validate
+from jaxnets.experiments import _script
+from jaxnets.train import train_loop
+
+IMAGE = (32, 32, 1)
+Params = dict[str, dict[str, jax.Array]]
+
+
+class Net(nnx.Module):
+    """conv1(1->6, 3) relu conv2(6->16, 3) relu flatten fc1(->512) relu fc2(->64) relu fc3(->2).
+
+    Takes NHWC images ``(B, 32, 32, 1)`` and returns ``(B, 2)``. The flatten runs over
+    ``(H, W, C)``, not torch's ``(C, H, W)``: ``parity.convert`` permutes fc1's rows to match.
+    """
+
+    def __init__(self, *, dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
+        self.conv1 = nn.Conv2d(1, 6, 3, dtype=dtype, rngs=rngs)
+        self.conv2 = nn.Conv2d(6, 16, 3, dtype=dtype, rngs=rngs)
+        self.fc1 = nn.Linear(16 * 28 * 28, 512, dtype=dtype, rngs=rngs)
+        self.fc2 = nn.Linear(512, 64, dtype=dtype, rngs=rngs)
+        self.fc3 = nn.Linear(64, 2, dtype=dtype, rngs=rngs)
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        x = jax.nn.relu(self.conv1(x))
+        x = jax.nn.relu(self.conv2(x))
+        x = x.reshape(x.shape[0], -1)
+        x = jax.nn.relu(self.fc1(x))
+        x = jax.nn.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+@functools.cache
+def _abstract_net() -> tuple[nnx.GraphDef, Params]:
+    """The module graph and parameter shapes, traced once without allocating parameters."""
+    graphdef, state = nnx.split(nnx.eval_shape(lambda: Net(rngs=nnx.Rngs(0))))
+    return graphdef, nnx.to_pure_dict(state)
+
+
+def param_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
+    """``{"conv1": {"kernel": (3, 3, 1, 6), "bias": (6,)}, ...}``: the JAX-layout shapes."""
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), _abstract_net()[1])
+
+
+def apply(params: Params, x: ArrayLike) -> jax.Array:
+    """Pure forward pass: ``Net`` with ``params`` (a pure dict) on NHWC ``x``; ``(B, 2)`` out."""
+    return nnx.merge(_abstract_net()[0], params)(x)
+
+
+def init(
+    key: jax.Array, *, batch_size: int = 1, dtype: jnp.dtype = jnp.float32
+) -> tuple[Params, jax.Array, jax.Array]:
+    """Draw ``(params, x, target)``: torch-default initialised ``Net``, ``x: (B, 32, 32, 1)``,
+    ``target: (B, 2)`` standard normal."""
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    key_net, key_x, key_target = jax.random.split(key, 3)
+    net = Net(dtype=dtype, rngs=nnx.Rngs(params=key_net))
+    params = nnx.to_pure_dict(nnx.state(net, nnx.Param))
+    x = jax.random.normal(key_x, (batch_size, *IMAGE), dtype)
+    target = jax.random.normal(key_target, (batch_size, 2), dtype)
+    return params, x, target
+
+
+def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """``nn.L1Loss()(net(x), target)``: mean absolute error over the batch and both outputs."""
+    x, target = batch
+    return losses.l1_loss(apply(params, x), target)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
+def _train(params, x, target, *, steps, learning_rate):
+    return train_loop(
+        loss_fn, optim.sgd(learning_rate), params, batch=(x, target), steps=steps
+    )
+
+
+def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
+    """Raise one clear error for wrong parameter keys/shapes or wrong input shapes."""
+    expected = param_shapes()
+    problems = []
+    try:
+        got = jax.tree.map(lambda leaf: tuple(jnp.shape(leaf)), params)
+    except Exception:  # noqa: BLE001 - any non-tree input is reported below
+        got = None
+    if got != expected:
+        problems.append(f"params must have the structure and shapes {expected}, got {got}")
+    spec = {"x": (x, ("B", *IMAGE)), "target": (target, ("B", 2))}
+    try:
+        validate.shapes(spec)
+    except ValueError as err:
+        problems.append(str(err))
+    if problems:
+        raise ValueError("; ".join(problems))
+    validate.floating({"x": x, "target": target, **{f"params[{k!r}]": v["kernel"] for k, v in params.items()}})
+
+
+def train(
+    params: Params,
+    x: ArrayLike,
+    target: ArrayLike,
+    *,
+    steps: int = 100,
+    learning_rate: float = 0.01,
+) -> tuple[Params, jax.Array]:
+    """Repeat the tutorial's SGD step; returns ``(final_params, losses)``, ``losses: (steps,)``.
+
+    ``losses[0]`` is the tutorial's first loss and ``apply(final_params, x)`` after ``steps=1``
+    is its second forward pass.
+    """
+    check_inputs(params, x, target)
+    steps = validate.positive_int(steps, "steps")
+    learning_rate = validate.learning_rate(learning_rate)
+    return _train(params, jnp.asarray(x), jnp.asarray(target), steps=steps, learning_rate=learning_rate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = _script.parser(__doc__.splitlines()[0], steps=100, lr=0.01)
+    parser.add_argument("--batch-size", type=int, default=1, help="images per step (tutorial: 1)")
+    parser.set_defaults(plot=_script.Path("cnn_loss.png"))
+    args = parser.parse_args(argv)
+    dtype = _script.setup_dtype(args.dtype)
+    params, x, target = init(jax.random.key(args.seed), batch_size=args.batch_size, dtype=dtype)
+    print("out before the step:", apply(params, x).tolist())
+    stepped, first = train(params, x, target, steps=1, learning_rate=args.lr)
+    print("L1 loss:", float(first[0]))
+    print("out after one SGD step:", apply(stepped, x).tolist())
+    _, trajectory = train(params, x, target, steps=args.steps, learning_rate=args.lr)
+    for t, loss in enumerate(trajectory.tolist()):
+        print(f"step {t}  loss {loss}")
+    path = _script.save_loss_plot(trajectory, args.plot, "Net: L1 loss", "Step")
+    print(f"loss curve saved to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""The table, the JSON and the plots that ``python -m parity`` produces."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from parity.runner import Result
+
+# max|dL| is jaxnets against torch in the same dtype; the float32 rule itself is judged against
+# the float64 run, as its rule column says.
+COLUMNS = ("experiment", "dtype", "steps", "max|dL|", "max rel|dg|", "loss rule", "result")
+
+
+def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
+    out = []
+    for r in results:
+        worst_grad = max(r.grad_rel_diff.values(), default=0.0)
+        out.append(
+            (
+                r.experiment,
+                r.dtype,
+                str(r.steps),
+                f"{float(np.max(np.abs(r.jax_losses - r.torch_losses))):.3g}",
+                f"{worst_grad:.3g}",
+                r.loss_check.rule,
+                "pass" if r.passed else "FAIL",
+            )
+        )
+    return out
+
+
+def table(results: Sequence[Result]) -> str:
+    """A fixed-width table: one row per experiment and dtype, failures spelled out below it."""
+    body = rows(results)
+    widths = [max(len(c), *(len(row[i]) for row in body)) for i, c in enumerate(COLUMNS)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in body]
+    for r in results:
+        lines += [f"{r.experiment} {r.dtype} FAILED {msg}" for msg in r.failures()]
+    return "\n".join(lines)
+
+
+def write_json(results: Sequence[Result], path: Path, settings: dict) -> Path:
+    """``{"settings": ..., "passed": bool, "experiments": {name: {dtype: {...}}}}``."""
+    experiments: dict[str, dict] = {}
+    for r in results:
+        experiments.setdefault(r.experiment, {})[r.dtype] = r.to_json()
+    doc = {
+        "settings": settings,
+        "passed": all(r.passed for r in results),
+        "experiments": experiments,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def write_plot(result: Result, directory: Path) -> Path:
+    """Both loss curves overlaid, and ``|dloss|`` per step on a log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    torch_l, jax_l = result.torch_losses, result.jax_losses
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    top.plot(torch_l, label="PyTorch", linewidth=2.5, alpha=0.6)
+    top.plot(jax_l, label="jaxnets", linestyle="--")
+    if result.float64_reference is not None:
+        top.plot(result.float64_reference, label="float64 reference", linestyle=":", color="k")
+    positive = torch_l[torch_l > 0]
+    if positive.size and positive.max() / positive.min() > 100:
+        top.set_yscale("log")
+    top.set(ylabel="loss", title=f"{result.experiment} ({result.dtype})")
+    top.legend()
+    diff = np.abs(jax_l - torch_l)
+    # Exact agreement has no logarithm; show it at the axis floor instead of dropping the step.
+    floor = diff[diff > 0].min() / 10 if np.any(diff > 0) else 1e-300
+    bottom.semilogy(np.maximum(diff, floor), marker=".", linestyle="none", markersize=3)
+    bottom.set(xlabel="step", ylabel="|loss_jax - loss_torch|")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{result.experiment}_{result.dtype}.png"
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return path

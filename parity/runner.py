@@ -1,0 +1,141 @@
+"""Run one experiment both ways in one or both dtypes and judge it by the rules in ``compare``."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import numpy as np
+import torch
+
+from parity import compare, convert
+from parity.experiments import Experiment, params_template, to_device
+
+TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def configure() -> None:
+    """Settings every parity run needs: float64 available, full-precision matmuls, no TF32.
+
+    x64 must be on before any array exists; float32 runs still run in float32 because every
+    array they see is created from float32 data.
+    """
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
+
+@dataclass
+class Result:
+    """One experiment in one dtype: both trajectories, the gradient differences, the verdict."""
+
+    experiment: str
+    dtype: str
+    steps: int
+    torch_losses: np.ndarray
+    jax_losses: np.ndarray
+    checks: list[compare.Check]
+    grad_max_abs_diff: dict[str, float]
+    grad_rel_diff: dict[str, float]
+    float64_reference: np.ndarray | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+    @property
+    def loss_check(self) -> compare.Check:
+        return next(c for c in self.checks if c.quantity == "losses")
+
+    def failures(self) -> list[str]:
+        return [f"{c.quantity}: {c.detail}" for c in self.checks if not c.passed]
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "experiment": self.experiment,
+            "dtype": self.dtype,
+            "steps": self.steps,
+            "torch_losses": self.torch_losses.tolist(),
+            "jax_losses": self.jax_losses.tolist(),
+            "grad_max_abs_diff": self.grad_max_abs_diff,
+            "grad_rel_diff": self.grad_rel_diff,
+            "checks": [c.to_json() for c in self.checks],
+            "passed": self.passed,
+        }
+        if self.float64_reference is not None:
+            out["float64_reference"] = self.float64_reference.tolist()
+        return out
+
+
+@functools.cache
+def _grad_fn(loss_fn):
+    return jax.jit(jax.grad(loss_fn))
+
+
+def run_jax(experiment: Experiment, reference, steps: int, *, layout=None):
+    """Convert a torch reference and run the jaxnets side: ``(losses, first-step grads, torch
+    grads in the jaxnets layout)``. ``layout`` overrides the experiment's (tests break it)."""
+    layout = experiment.layout if layout is None else layout
+    template = params_template(experiment, reference)
+    params = to_device(convert.to_jax(reference.params, layout, template))
+    batch = to_device(experiment.batch(reference))
+    _, losses = experiment.train(params, batch, steps)
+    grads = _grad_fn(experiment.loss_fn)(params, batch)
+    torch_grads = convert.to_jax(reference.grads, layout, template)
+    return np.asarray(losses), jax.tree.map(np.asarray, grads), torch_grads
+
+
+def run(
+    experiment: Experiment,
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    batch_size: int | None = None,
+    dtypes: tuple[str, ...] = ("float64", "float32"),
+    device: str = "cpu",
+    layout: convert.Layout | None = None,
+    **overrides: Any,
+) -> list[Result]:
+    """Run ``experiment`` in each dtype; float32 is judged against the float64 torch run, so the
+    float64 reference runs whenever float32 is asked for."""
+    steps = experiment.default_steps if steps is None else steps
+    if not experiment.batch_size_option:
+        batch_size = None
+
+    def torch_run(dtype: str):
+        return experiment.run_torch(
+            seed, TORCH_DTYPES[dtype], steps, batch_size, device, **overrides
+        )
+
+    ref64 = torch_run("float64")
+    results = []
+    for dtype in dtypes:
+        ref = ref64 if dtype == "float64" else torch_run(dtype)
+        jax_losses, jax_grads, torch_grads = run_jax(experiment, ref, steps, layout=layout)
+        if dtype == "float64":
+            loss_check = compare.float64_losses(jax_losses, ref.losses)
+            rtol = compare.F64_GRAD_RTOL
+        else:
+            loss_check = compare.float32_losses(jax_losses, ref.losses, ref64.losses)
+            rtol = compare.F32_GRAD_RTOL
+        grad_checks = compare.gradients(jax_grads, torch_grads, rtol)
+        results.append(
+            Result(
+                experiment=experiment.name,
+                dtype=dtype,
+                steps=steps,
+                torch_losses=ref.losses,
+                jax_losses=jax_losses,
+                checks=[loss_check, *grad_checks],
+                grad_max_abs_diff={
+                    c.quantity.removeprefix("grad "): c.max_abs_diff for c in grad_checks
+                },
+                grad_rel_diff=compare.relative_grad_error(grad_checks, torch_grads),
+                float64_reference=None if dtype == "float64" else ref64.losses,
+            )
+        )
+    return results
