@@ -32,7 +32,7 @@ def torch_uniform(bound: float) -> nnx.Initializer:
 
 
 def kaiming_uniform(fan_in: int, a: float = math.sqrt(5.0)) -> nnx.Initializer:
-    """torch's ``init.kaiming_uniform_(w, a)`` for a weight with ``fan_in`` inputs (leaky-relu gain).
+    """torch's ``init.kaiming_uniform_(w, a)`` for a weight with ``fan_in`` inputs.
 
     ``bound = gain * sqrt(3 / fan_in)`` with ``gain = sqrt(2 / (1 + a**2))``; torch's default
     ``a = sqrt(5)`` gives ``bound = 1 / sqrt(fan_in)``. The fan is passed explicitly because JAX
@@ -71,7 +71,7 @@ class Linear(nnx.Module):
       rngs: NNX random streams (``params`` is used).
 
     >>> layer = Linear(3, 2, rngs=nnx.Rngs(0))
-    >>> layer(jnp.ones((4, 3))).shape
+    >>> layer(jnp.ones((4, 3), jnp.float32)).shape
     (4, 2)
     """
 
@@ -102,7 +102,8 @@ class Linear(nnx.Module):
                 f"Linear expected input with last dimension {self.in_features}, got shape {x.shape}"
             )
         y = x @ self.kernel[...]
-        return y if self.bias is None else y + self.bias[...]
+        # Explicit broadcast: the library stays valid under jax_numpy_rank_promotion="raise".
+        return y if self.bias is None else y + jnp.broadcast_to(self.bias[...], y.shape)
 
 
 class Conv2d(nnx.Module):
@@ -113,7 +114,7 @@ class Conv2d(nnx.Module):
     inputs are accepted as torch accepts ``(C, H, W)``.
 
     >>> conv = Conv2d(1, 6, 3, rngs=nnx.Rngs(0))
-    >>> conv(jnp.ones((2, 32, 32, 1))).shape
+    >>> conv(jnp.ones((2, 32, 32, 1), jnp.float32)).shape
     (2, 30, 30, 6)
     """
 
@@ -161,7 +162,9 @@ class Conv2d(nnx.Module):
         kh, kw = self.kernel_size
         fan_in = in_channels // groups * kh * kw
         self.kernel = nnx.Param(
-            kaiming_uniform(fan_in)(rngs.params(), (kh, kw, in_channels // groups, out_channels), dtype)
+            kaiming_uniform(fan_in)(
+                rngs.params(), (kh, kw, in_channels // groups, out_channels), dtype
+            )
         )
         self.bias = (
             nnx.Param(torch_uniform(bias_bound(fan_in))(rngs.params(), (out_channels,), dtype))
@@ -205,7 +208,7 @@ class Conv2d(nnx.Module):
             feature_group_count=self.groups,
         )
         if self.bias is not None:
-            y = y + self.bias[...]
+            y = y + jnp.broadcast_to(self.bias[...], y.shape)
         return y[0] if unbatched else y
 
 

@@ -57,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown experiment(s) {unknown}; choose from {sorted(EXPERIMENTS)}")
     names = args.experiments or list(EXPERIMENTS)
     if args.batch_size is not None and not any(EXPERIMENTS[n].batch_size_option for n in names):
-        parser.error(f"--batch-size applies to {[n for n, e in EXPERIMENTS.items() if e.batch_size_option]}")
+        parser.error(
+            f"--batch-size applies to {[n for n, e in EXPERIMENTS.items() if e.batch_size_option]}"
+        )
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
 
     runner.configure()

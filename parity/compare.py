@@ -89,8 +89,10 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]
     return flat
 
 
-def gradients(jax_grads: Mapping[str, Any], torch_grads: Mapping[str, Any], rtol: float) -> list[Check]:
-    """Per parameter: ``max|g_jax - g_torch| <= rtol * max|g_torch|`` (both in the jaxnets layout)."""
+def gradients(
+    jax_grads: Mapping[str, Any], torch_grads: Mapping[str, Any], rtol: float
+) -> list[Check]:
+    """Per parameter: ``max|g_jax - g_torch| <= rtol * max|g_torch|``, both in jaxnets layout."""
     jg, tg = _flatten(jax_grads), _flatten(torch_grads)
     if set(jg) != set(tg):
         raise ValueError(f"gradient trees differ: jax {sorted(jg)} vs torch {sorted(tg)}")
@@ -106,12 +108,16 @@ def gradients(jax_grads: Mapping[str, Any], torch_grads: Mapping[str, Any], rtol
         if passed:
             detail = f"max |dg| {max_diff:.3g} = {max_diff / scale if scale else 0.0:.3g} of max|g|"
         else:
-            idx = np.unravel_index(int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape)
+            idx = np.unravel_index(
+                int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape
+            )
             detail = (
                 f"gradient of {name} breaks the rule at index {tuple(int(i) for i in idx)}: "
                 f"jax {jg[name][idx]!r}, torch {tg[name][idx]!r} (bound {bound:.3g})"
             )
-        checks.append(Check(f"grad {name}", f"max|dg| <= {rtol:g} max|g|", passed, max_diff, detail))
+        checks.append(
+            Check(f"grad {name}", f"max|dg| <= {rtol:g} max|g|", passed, max_diff, detail)
+        )
     return checks
 
 

@@ -151,7 +151,7 @@ def to_jax(state_dict: Mapping[str, Any], layout: Layout, template: Mapping[str,
             continue
         want = _get(template, rule.path)
         if want is None:
-            problems.append(f"layout path {'/'.join(rule.path)} for \"{key}\" is not in the template")
+            problems.append(f'layout path {"/".join(rule.path)} for "{key}" is not in the template')
             continue
         expected = rule.to_torch(np.zeros(_shape_of(want))).shape
         value = _host(state_dict[key])

@@ -104,7 +104,10 @@ def params_template(experiment: Experiment, reference: Reference) -> Any:
     """The jaxnets shapes the converted params must have; raw-tensor experiments take torch's."""
     template = experiment.template()
     if template is None:
-        template = {rule.path[-1]: np.shape(reference.params[key]) for key, rule in experiment.layout.items()}
+        template = {
+            rule.path[-1]: np.shape(reference.params[key])
+            for key, rule in experiment.layout.items()
+        }
     return template
 
 

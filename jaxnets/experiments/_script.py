@@ -13,10 +13,14 @@ import numpy as np
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
-def parser(description: str, *, steps: int, steps_name: str = "steps", lr: float) -> argparse.ArgumentParser:
+def parser(
+    description: str, *, steps: int, steps_name: str = "steps", lr: float
+) -> argparse.ArgumentParser:
     """The options every experiment script takes; callers add their own."""
     p = argparse.ArgumentParser(description=description)
-    p.add_argument(f"--{steps_name}", type=int, default=steps, help=f"{steps_name} (default {steps})")
+    p.add_argument(
+        f"--{steps_name}", type=int, default=steps, help=f"{steps_name} (default {steps})"
+    )
     p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
     p.add_argument("--seed", type=int, default=0, help="jax.random seed for data and params")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
@@ -31,7 +35,9 @@ def setup_dtype(name: str) -> jnp.dtype:
     return DTYPES[name]
 
 
-def save_loss_plot(losses: Sequence[float] | jax.Array, path: Path, title: str, xlabel: str) -> Path:
+def save_loss_plot(
+    losses: Sequence[float] | jax.Array, path: Path, title: str, xlabel: str
+) -> Path:
     """Plot a loss curve, on a log scale when it spans more than two decades."""
     import matplotlib
 

@@ -87,9 +87,7 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
 
 @functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
 def _train(params, x, target, *, steps, learning_rate):
-    return train_loop(
-        loss_fn, optim.sgd(learning_rate), params, batch=(x, target), steps=steps
-    )
+    return train_loop(loss_fn, optim.sgd(learning_rate), params, batch=(x, target), steps=steps)
 
 
 def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
@@ -109,7 +107,9 @@ def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
         problems.append(str(err))
     if problems:
         raise ValueError("; ".join(problems))
-    validate.floating({"x": x, "target": target, **{f"params[{k!r}]": v["kernel"] for k, v in params.items()}})
+    validate.floating(
+        {"x": x, "target": target, **{f"params[{k!r}]": v["kernel"] for k, v in params.items()}}
+    )
 
 
 def train(
@@ -128,7 +128,9 @@ def train(
     check_inputs(params, x, target)
     steps = validate.positive_int(steps, "steps")
     learning_rate = validate.learning_rate(learning_rate)
-    return _train(params, jnp.asarray(x), jnp.asarray(target), steps=steps, learning_rate=learning_rate)
+    return _train(
+        params, jnp.asarray(x), jnp.asarray(target), steps=steps, learning_rate=learning_rate
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -14,8 +14,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxnets import nn, optim, validate
-from jaxnets.train import train_loop
 from jaxnets.experiments import _script
+from jaxnets.train import train_loop
 
 N, D_IN, H, D_OUT = 64, 1000, 100, 10
 Params = dict[str, jax.Array]

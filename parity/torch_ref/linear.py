@@ -43,5 +43,8 @@ def run(
             w.data = w.data - learning_rate * w.grad.data
             w.grad.data.zero_()
     # Python floats enter torch's arithmetic in w's dtype; JAX gets them as arrays of that dtype.
-    inputs = {"xs": np.asarray(x_data, params["w"].dtype), "ys": np.asarray(y_data, params["w"].dtype)}
+    inputs = {
+        "xs": np.asarray(x_data, params["w"].dtype),
+        "ys": np.asarray(y_data, params["w"].dtype),
+    }
     return Reference(params, inputs, np.asarray(losses), grads)

@@ -1,0 +1,116 @@
+"""``python -m parity``: arguments, outputs, exit codes, and the tutorial's own numbers."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from parity.__main__ import main
+from parity.torch_ref.cnn import Net
+
+
+def _tutorial_cnn_losses(seed, batch_size, steps):
+    """Seed 001's code as printed, with the batch dimension widened and the step repeated."""
+    import torch.nn as nn
+    import torch.optim as optim
+
+    torch.manual_seed(seed)
+    net = Net()
+    input_data = torch.randn(batch_size, 1, 32, 32)
+    target = torch.randn(batch_size, 2)
+    criterion = nn.L1Loss()
+    optimizer = optim.SGD(net.parameters(), lr=0.01)
+    losses = []
+    for _ in range(steps):
+        out = net(input_data)
+        loss = criterion(out, target)
+        net.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_cnn_seed_7_batch_4_reproduces_the_tutorial(tmp_path):
+    out = tmp_path / "out.json"
+    code = main(
+        [
+            "cnn",
+            "--seed",
+            "7",
+            "--batch-size",
+            "4",
+            "--steps",
+            "50",
+            "--json",
+            str(out),
+            "--plots",
+            str(tmp_path / "plots"),
+        ]
+    )
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert doc["passed"] is True
+    row = doc["experiments"]["cnn"]["float32"]
+    assert row["torch_losses"] == _tutorial_cnn_losses(7, 4, 50)
+    assert len(row["jax_losses"]) == 50 and len(row["float64_reference"]) == 50
+    assert set(row["grad_max_abs_diff"]) >= {"fc1.kernel", "conv1.bias"}
+    assert set(doc["experiments"]["cnn"]) == {"float32", "float64"}
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == [
+        "cnn_float32.png",
+        "cnn_float64.png",
+    ]
+
+
+def test_table_has_one_row_per_experiment_and_dtype(tmp_path, capsys):
+    code = main(
+        [
+            "linear",
+            "--steps",
+            "5",
+            "--dtype",
+            "float64",
+            "--json",
+            str(tmp_path / "j"),
+            "--plots",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("linear")]
+    assert len(rows) == 1 and rows[0].rstrip().endswith("pass")
+
+
+@pytest.mark.parametrize(
+    "argv", [["nosuch"], ["--steps", "0"], ["linear", "--batch-size", "2"], ["--dtype", "half"]]
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_failure_exits_1(tmp_path, monkeypatch):
+    from parity import compare
+
+    monkeypatch.setattr(compare, "F64_LOSS_RTOL", -1.0)
+    code = main(
+        [
+            "linear",
+            "--steps",
+            "2",
+            "--dtype",
+            "float64",
+            "--json",
+            str(tmp_path / "j"),
+            "--plots",
+            str(tmp_path),
+        ]
+    )
+    assert code == 1
+    assert json.loads((tmp_path / "j").read_text())["passed"] is False
+    assert np.isfinite(
+        json.loads((tmp_path / "j").read_text())["experiments"]["linear"]["float64"]["torch_losses"]
+    ).all()

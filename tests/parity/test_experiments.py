@@ -1,0 +1,72 @@
+"""Each experiment against its torch original, in float64 and float32, on short runs.
+
+``python -m parity`` runs the full-length versions; these keep the same rules on a few steps.
+"""
+
+import numpy as np
+import pytest
+
+from parity import compare, convert, runner
+from parity.experiments import EXPERIMENTS
+
+SMALL_MLP = {"n": 16, "d_in": 40, "hidden": 12, "d_out": 4}
+
+runner.configure()
+
+
+def _assert_all_pass(results):
+    for result in results:
+        assert result.passed, (result.dtype, result.failures())
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_linear(seed):
+    results = runner.run(EXPERIMENTS["linear"], seed=seed, steps=20)
+    _assert_all_pass(results)
+    assert [r.jax_losses.shape for r in results] == [(60,), (60,)]
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_mlp(seed):
+    results = runner.run(EXPERIMENTS["mlp"], seed=seed, steps=40, **SMALL_MLP)
+    _assert_all_pass(results)
+    f64 = results[0]
+    np.testing.assert_allclose(f64.jax_losses, f64.torch_losses, rtol=1e-10)
+    assert max(f64.grad_rel_diff.values()) < 1e-12
+
+
+@pytest.mark.parametrize("seed,batch_size", [(0, 1), (2, 3)])
+def test_cnn(seed, batch_size):
+    results = runner.run(EXPERIMENTS["cnn"], seed=seed, steps=4, batch_size=batch_size)
+    _assert_all_pass(results)
+    assert results[1].float64_reference is not None
+
+
+def test_different_seeds_give_different_trajectories():
+    first = runner.run(EXPERIMENTS["mlp"], seed=1, steps=3, dtypes=("float64",), **SMALL_MLP)
+    second = runner.run(EXPERIMENTS["mlp"], seed=2, steps=3, dtypes=("float64",), **SMALL_MLP)
+    assert not np.array_equal(first[0].torch_losses, second[0].torch_losses)
+
+
+def test_a_broken_port_fails_and_names_the_parameter():
+    """A naive flatten (no (C,H,W)->(H,W,C) permutation of fc1) must fail both dtypes' rules."""
+    broken = dict(convert.NET_LAYOUT, **{"fc1.weight": convert.linear_kernel("fc1", "kernel")})
+    results = runner.run(EXPERIMENTS["cnn"], seed=0, steps=3, layout=broken)
+    for result in results:
+        assert not result.passed
+        failures = "\n".join(result.failures())
+        assert "grad fc1.kernel" in failures and "jax" in failures and "torch" in failures
+
+
+def test_loss_rules_report_the_first_bad_step():
+    torch_losses = np.array([4.0, 2.0, 1.0, 0.5])
+    jax_losses = torch_losses.copy()
+    jax_losses[2] += 1e-6
+    check = compare.float64_losses(jax_losses, torch_losses)
+    assert not check.passed and "first step breaking the rule: 2" in check.detail
+    reference = torch_losses + 1e-9
+    assert compare.float32_losses(torch_losses + 2e-9, torch_losses, reference).passed
+    bad = compare.float32_losses(torch_losses + 1e-3, torch_losses, reference)
+    assert not bad.passed and "first step breaking the rule: 0" in bad.detail
+    nan = compare.float64_losses(np.array([4.0, np.nan, 1.0, 0.5]), torch_losses)
+    assert not nan.passed and "step breaking the rule: 1" in nan.detail

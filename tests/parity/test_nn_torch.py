@@ -1,0 +1,94 @@
+"""jaxnets.nn against torch.nn: initialiser distributions (KS test) and layer outputs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import torch
+from flax import nnx
+from scipy import stats
+
+from jaxnets import nn
+from parity import convert
+
+KS_LEVEL = 0.01
+
+
+def _torch_linear(fan_in, fan_out):
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(fan_in, fan_out)
+    return layer.weight.detach().numpy().ravel(), layer.bias.detach().numpy()
+
+
+def _torch_conv(c_in, c_out, k):
+    torch.manual_seed(0)
+    layer = torch.nn.Conv2d(c_in, c_out, k)
+    return layer.weight.detach().numpy().ravel(), layer.bias.detach().numpy()
+
+
+@pytest.mark.parametrize(
+    "make_jax,make_torch,fan_in",
+    [
+        (lambda r: nn.Linear(64, 3000, rngs=r), lambda: _torch_linear(64, 3000), 64),
+        (lambda r: nn.Conv2d(16, 2000, 3, rngs=r), lambda: _torch_conv(16, 2000, 3), 144),
+    ],
+    ids=["Linear", "Conv2d"],
+)
+def test_torch_default_init_is_torch_distribution(make_jax, make_torch, fan_in):
+    layer = make_jax(nnx.Rngs(0))
+    torch_weight, torch_bias = make_torch()
+    bound = 1.0 / np.sqrt(fan_in)
+    for ours, theirs in [(layer.kernel[...], torch_weight), (layer.bias[...], torch_bias)]:
+        ours = np.asarray(ours).ravel()
+        assert ours.size >= 2000 and theirs.size >= 2000
+        assert np.all(np.abs(ours) <= bound) and np.all(np.abs(theirs) <= bound)
+        assert stats.ks_2samp(ours, theirs).pvalue > KS_LEVEL
+
+
+def test_flax_default_init_fails_the_same_check():
+    flax_layer = nnx.Linear(64, 3000, rngs=nnx.Rngs(0))
+    torch_weight, torch_bias = _torch_linear(64, 3000)
+    assert (
+        stats.ks_2samp(np.asarray(flax_layer.kernel[...]).ravel(), torch_weight).pvalue < KS_LEVEL
+    )
+    assert stats.ks_2samp(np.asarray(flax_layer.bias[...]), torch_bias).pvalue < KS_LEVEL
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"stride": 2, "padding": 1},
+        {"padding": (1, 2), "dilation": 2},
+        {"padding": "same"},
+        {"padding": 2, "padding_mode": "reflect"},
+        {"padding": 1, "padding_mode": "replicate"},
+        {"padding": 1, "padding_mode": "circular"},
+        {"groups": 2, "bias": False},
+    ],
+)
+def test_conv2d_matches_torch(kwargs):
+    torch.manual_seed(0)
+    theirs = torch.nn.Conv2d(4, 6, 3, **kwargs).double()
+    ours = nn.Conv2d(4, 6, 3, rngs=nnx.Rngs(0), dtype=jnp.float64, **kwargs)
+    ours.kernel[...] = jnp.asarray(convert.conv_kernel().to_jax(theirs.weight.detach().numpy()))
+    if theirs.bias is not None:
+        ours.bias[...] = jnp.asarray(theirs.bias.detach().numpy())
+    x = torch.randn(2, 4, 9, 10, dtype=torch.float64)
+    expected = convert.nchw_to_nhwc(theirs(x).detach().numpy())
+    got = ours(jnp.asarray(convert.nchw_to_nhwc(x.numpy())))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_matches_torch():
+    torch.manual_seed(0)
+    theirs = torch.nn.Linear(7, 5).double()
+    ours = nn.Linear(7, 5, rngs=nnx.Rngs(0), dtype=jnp.float64)
+    ours.kernel[...] = jnp.asarray(theirs.weight.detach().numpy().T)
+    ours.bias[...] = jnp.asarray(theirs.bias.detach().numpy())
+    x = torch.randn(3, 7, dtype=torch.float64)
+    np.testing.assert_allclose(ours(jnp.asarray(x.numpy())), theirs(x).detach().numpy(), rtol=1e-12)
+    assert jax.tree.map(jnp.shape, nnx.to_pure_dict(nnx.state(ours))) == {
+        "kernel": (7, 5),
+        "bias": (5,),
+    }
