@@ -90,33 +90,35 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray]
 
 
 def gradients(
-    jax_grads: Mapping[str, Any], torch_grads: Mapping[str, Any], rtol: float
+    jax_grads: Mapping[str, Any], torch_grads: Mapping[str, Any], rtol: float, label: str = "grad"
 ) -> list[Check]:
     """Per parameter: ``max|g_jax - g_torch| <= rtol * max|g_torch|``, both in jaxnets layout."""
     jg, tg = _flatten(jax_grads), _flatten(torch_grads)
     if set(jg) != set(tg):
-        raise ValueError(f"gradient trees differ: jax {sorted(jg)} vs torch {sorted(tg)}")
+        raise ValueError(f"{label} trees differ: jax {sorted(jg)} vs torch {sorted(tg)}")
     checks = []
     for name in sorted(tg):
         if jg[name].shape != tg[name].shape:
-            raise ValueError(f"gradient {name}: jax {jg[name].shape} vs torch {tg[name].shape}")
+            raise ValueError(f"{label} {name}: jax {jg[name].shape} vs torch {tg[name].shape}")
         diff = np.abs(jg[name] - tg[name])
         scale = float(np.max(np.abs(tg[name]))) if tg[name].size else 0.0
         bound = rtol * scale
         max_diff = float(np.max(diff)) if diff.size else 0.0
         passed = bool(np.all(diff <= bound))
         if passed:
-            detail = f"max |dg| {max_diff:.3g} = {max_diff / scale if scale else 0.0:.3g} of max|g|"
+            detail = (
+                f"max |d| {max_diff:.3g} = {max_diff / scale if scale else 0.0:.3g} of max|ref|"
+            )
         else:
             idx = np.unravel_index(
                 int(np.nanargmax(np.where(np.isnan(diff), np.inf, diff))), diff.shape
             )
             detail = (
-                f"gradient of {name} breaks the rule at index {tuple(int(i) for i in idx)}: "
+                f"{label} {name} breaks the rule at index {tuple(int(i) for i in idx)}: "
                 f"jax {jg[name][idx]!r}, torch {tg[name][idx]!r} (bound {bound:.3g})"
             )
         checks.append(
-            Check(f"grad {name}", f"max|dg| <= {rtol:g} max|g|", passed, max_diff, detail)
+            Check(f"{label} {name}", f"max|d| <= {rtol:g} max|ref|", passed, max_diff, detail)
         )
     return checks
 
@@ -126,7 +128,7 @@ def relative_grad_error(checks: list[Check], torch_grads: Mapping[str, Any]) -> 
     tg = _flatten(torch_grads)
     out = {}
     for check in checks:
-        name = check.quantity.removeprefix("grad ")
+        name = check.quantity.split(" ", 1)[1]
         scale = float(np.max(np.abs(tg[name]))) if tg[name].size else 0.0
         out[name] = check.max_abs_diff / scale if scale else check.max_abs_diff
     return out

@@ -77,6 +77,7 @@ Layout = Mapping[str, Rule]
 
 MLP_LAYOUT: Layout = {"W1": same("W1"), "W2": same("W2")}
 LINEAR_LAYOUT: Layout = {"w": same("w")}
+CUSTOM_LAYOUT: Layout = {"W": same("W"), "scale": same("scale")}
 NET_LAYOUT: Layout = {
     "conv1.weight": conv_kernel("conv1", "kernel"),
     "conv1.bias": same("conv1", "bias"),

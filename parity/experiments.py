@@ -13,10 +13,11 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets.experiments import cnn, linear_regression, mlp
+from jaxnets.experiments import cnn, custom_backward, linear_regression, mlp
 from parity import convert
 from parity.torch_ref import Reference
 from parity.torch_ref import cnn as cnn_ref
+from parity.torch_ref import custom as custom_ref
 from parity.torch_ref import linear as linear_ref
 from parity.torch_ref import mlp as mlp_ref
 
@@ -49,7 +50,26 @@ def _mlp_torch(seed, dtype, steps, batch_size, device, **overrides):
     return mlp_ref.run(seed, dtype=dtype, steps=steps, device=device, **overrides)
 
 
-EXPERIMENTS: dict[str, Experiment] = {
+@dataclass(frozen=True)
+class LessonExperiment:
+    """A tutorial of lessons rather than a training run: named results compared one by one.
+
+    ``run_torch(seed, dtype, device)`` returns ``(inputs, results, vector_backward_error)``;
+    ``lessons(inputs)`` is the jaxnets side; ``vector_error(inputs)`` its failure message.
+    ``loss_keys`` name the results that are loss values (the JSON's loss lists).
+    """
+
+    name: str
+    summary: str
+    run_torch: Callable[..., tuple[dict, dict, str]]
+    lessons: Callable[[dict], dict]
+    vector_error: Callable[[dict], str]
+    loss_keys: tuple[str, ...]
+    batch_size_option: bool = False
+    default_steps: int = 1
+
+
+EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
     "linear": Experiment(
         name="linear",
         summary="seed 002: y = w*x, per-sample SGD, 100 epochs x 3 samples",
@@ -96,6 +116,26 @@ EXPERIMENTS: dict[str, Experiment] = {
         batch=lambda ref: (convert.nchw_to_nhwc(ref.inputs["input"]), ref.inputs["target"]),
         train=lambda params, batch, steps: cnn.train(params, *batch, steps=steps),
         loss_fn=cnn.loss_fn,
+    ),
+    "custom": Experiment(
+        name="custom",
+        summary="seed 004: binary weights via straight-through sign, clipped grads, L2 in backward",
+        default_steps=100,
+        steps_meaning="steps",
+        batch_size_option=True,
+        run_torch=lambda seed, dtype, steps, batch_size, device, **kw: custom_ref.run(
+            seed,
+            dtype=dtype,
+            steps=steps,
+            device=device,
+            **({"n": batch_size} if batch_size else {}),
+            **kw,
+        ),
+        layout=convert.CUSTOM_LAYOUT,
+        template=lambda: None,
+        batch=lambda ref: (ref.inputs["X"], ref.inputs["y"]),
+        train=lambda params, batch, steps: custom_backward.train(params, *batch, steps=steps),
+        loss_fn=custom_backward.loss_fn,
     ),
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from parity import compare, convert
-from parity.experiments import Experiment, params_template, to_device
+from parity.experiments import Experiment, LessonExperiment, params_template, to_device
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -102,6 +103,8 @@ def run(
 ) -> list[Result]:
     """Run ``experiment`` in each dtype; float32 is judged against the float64 torch run, so the
     float64 reference runs whenever float32 is asked for."""
+    if isinstance(experiment, LessonExperiment):
+        return [run_lessons(experiment, seed=seed, dtype=dtype, device=device) for dtype in dtypes]
     steps = experiment.default_steps if steps is None else steps
     if not experiment.batch_size_option:
         batch_size = None
@@ -132,10 +135,45 @@ def run(
                 jax_losses=jax_losses,
                 checks=[loss_check, *grad_checks],
                 grad_max_abs_diff={
-                    c.quantity.removeprefix("grad "): c.max_abs_diff for c in grad_checks
+                    c.quantity.split(" ", 1)[1]: c.max_abs_diff for c in grad_checks
                 },
                 grad_rel_diff=compare.relative_grad_error(grad_checks, torch_grads),
                 float64_reference=None if dtype == "float64" else ref64.losses,
             )
         )
     return results
+
+
+def run_lessons(experiment: LessonExperiment, *, seed: int, dtype: str, device: str) -> Result:
+    """Compare every named lesson result; in float32 within 1e-5 and in float64 within 1e-12 of
+    the largest entry of that result (the single-step gradient rules)."""
+    inputs, torch_values, torch_error = experiment.run_torch(
+        seed, dtype=TORCH_DTYPES[dtype], device=device
+    )
+    jax_values = jax.tree.map(np.asarray, experiment.lessons(to_device(inputs)))
+    rtol = compare.F64_GRAD_RTOL if dtype == "float64" else compare.F32_GRAD_RTOL
+    checks = compare.gradients(jax_values, torch_values, rtol, label="value")
+    jax_error = experiment.vector_error(to_device(inputs))
+    checks.append(
+        compare.Check(
+            "vector backward",
+            "fails in both without a cotangent",
+            "scalar outputs" in torch_error and "scalar" in jax_error,
+            0.0,
+            f"torch: {torch_error!r}; jax: {jax_error!r}",
+        )
+    )
+    torch_losses = np.array([float(torch_values[k]) for k in experiment.loss_keys])
+    jax_losses = np.array([float(jax_values[k]) for k in experiment.loss_keys])
+    loss_check = compare.gradients({"losses": jax_losses}, {"losses": torch_losses}, rtol)[0]
+    loss_check = dataclasses.replace(loss_check, quantity="losses")
+    return Result(
+        experiment=experiment.name,
+        dtype=dtype,
+        steps=len(torch_values),
+        torch_losses=torch_losses,
+        jax_losses=jax_losses,
+        checks=[loss_check, *checks],
+        grad_max_abs_diff={c.quantity.split(" ", 1)[1]: c.max_abs_diff for c in checks[:-1]},
+        grad_rel_diff=compare.relative_grad_error(checks[:-1], torch_values),
+    )
