@@ -1,0 +1,150 @@
+"""Mechanics every ``torch.optim`` port shares.
+
+torch's argument checks, the dtype torch's Python-float step arithmetic lands in, ``torch.lerp``'s
+rounding, and two builders: one for a per-parameter stateful transform (torch's ``state[p]``) and
+one for the chain ``maximize -> coupled decay -> direction -> decoupled decay -> -lr`` that every
+optimiser's ``step()`` follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+ScalarOrSchedule = float | optax.Schedule
+LeafUpdate = Callable[..., tuple[Any, ...]]
+
+
+def check_non_negative(value: Any, label: str) -> None:
+    """torch's ``if not 0.0 <= value: raise ValueError(f"Invalid {label}: {value}")``.
+
+    Written as ``not 0.0 <= value`` like torch so that NaN is rejected too. A callable (a
+    learning-rate schedule) has no value to check.
+    """
+    if callable(value):
+        return
+    if not 0.0 <= value:
+        raise ValueError(f"Invalid {label}: {value}")
+
+
+def check_betas(betas: Sequence[float]) -> None:
+    """torch's ``0.0 <= beta < 1.0`` check, naming the offending index as torch does."""
+    for index, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
+
+
+def scalar_dtype() -> jnp.dtype:
+    """float64 when x64 is enabled, else float32.
+
+    torch computes bias corrections and step sizes in Python floats (double) and only then meets
+    the parameter's dtype, so per-step scalars are computed in the widest float JAX allows.
+    Read at trace time, so it follows the current ``jax_enable_x64`` setting.
+    """
+    return jax.dtypes.canonicalize_dtype(jnp.float64)
+
+
+def as_scalar(value: Any) -> jax.Array:
+    """``value`` (a count, a schedule's output) as an array of :func:`scalar_dtype`."""
+    return jnp.asarray(value).astype(scalar_dtype())
+
+
+def like(value: Any, leaf: jax.Array) -> jax.Array:
+    """A per-step scalar cast to the leaf's dtype, so float32 parameters stay float32."""
+    return jnp.asarray(value, leaf.dtype)
+
+
+def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
+    """``torch.lerp(start, end, weight)`` with torch's two-sided formula.
+
+    torch switches formula at ``|weight| = 0.5`` so the result is exact at both ends; copying the
+    switch keeps float64 trajectories equal to the last bits torch's ``exp_avg.lerp_`` produces.
+    """
+    if abs(weight) < 0.5:
+        return start + weight * (end - start)
+    return end - (end - start) * (1.0 - weight)
+
+
+def leafwise_transform(
+    init_leaf: Callable[[jax.Array], tuple[Any, ...]],
+    update_leaf: LeafUpdate,
+    state_cls: type,
+) -> optax.GradientTransformation:
+    """A transform keeping torch's per-parameter ``state[p]`` buffers plus a shared step count.
+
+    Args:
+      init_leaf: ``param -> buffers`` (a tuple; ``None`` for a buffer an option turns off).
+      update_leaf: ``(step, grad, *buffers) -> (direction, *new_buffers)``, ``step`` being torch's
+        ``state["step"]`` after its increment (1 on the first update) in :func:`scalar_dtype`.
+      state_cls: a NamedTuple with fields ``count`` then one per buffer, in order.
+
+    Returns:
+      An ``optax.GradientTransformation`` whose state is ``state_cls(count, *buffer_trees)``.
+    """
+
+    def init_fn(params: optax.Params) -> Any:
+        return state_cls(jnp.zeros((), jnp.int32), *_map_unzip(init_leaf, params))
+
+    def update_fn(updates: optax.Updates, state: Any, params: optax.Params = None) -> Any:
+        del params
+        count = optax.safe_increment(state.count)
+        step = as_scalar(count)
+        direction, *buffers = _map_unzip(
+            lambda g, *bufs: update_leaf(step, g, *bufs), updates, *state[1:]
+        )
+        return direction, state_cls(count, *buffers)
+
+    return optax.GradientTransformation(init_fn, update_fn)
+
+
+def _map_unzip(fn: Callable[..., tuple[Any, ...]], tree: Any, *rest: Any) -> tuple[Any, ...]:
+    """``jax.tree.map`` for a ``fn`` returning a tuple: one tree per output.
+
+    ``rest`` trees are flattened up to ``tree``'s structure, so a buffer tree whose leaves are all
+    ``None`` (an option that is off) lines up leaf for leaf, and comes back the same shape.
+    """
+    treedef = jax.tree.structure(tree)
+    columns = [treedef.flatten_up_to(t) for t in (tree, *rest)]
+    outputs = [fn(*args) for args in zip(*columns, strict=True)]
+    return tuple(treedef.unflatten(list(out)) for out in zip(*outputs, strict=True))
+
+
+def torch_chain(
+    direction: Sequence[optax.GradientTransformation],
+    lr: ScalarOrSchedule,
+    *,
+    maximize: bool,
+    weight_decay: float,
+    decoupled_weight_decay: bool = False,
+) -> optax.GradientTransformation:
+    """torch's step order around an optimiser's ``direction``.
+
+    ``g = -g`` (maximize); ``g += wd * p`` (coupled, L2); ``d = direction(g)``; the parameter moves
+    by ``-lr * (d + wd * p)`` with decoupled decay, which equals torch's
+    ``p *= 1 - lr * wd; p -= lr * d``, or by ``-lr * d``.
+
+    Args:
+      direction: transforms turning the (decayed) gradient into the update before ``-lr``.
+      lr: learning rate, float or schedule of the step count from 0.
+      maximize: ascend instead of descend.
+      weight_decay: decay factor; 0 skips it.
+      decoupled_weight_decay: decay the parameter (AdamW) instead of the gradient.
+
+    Returns:
+      The chained ``optax.GradientTransformation``.
+    """
+    transforms = []
+    if maximize:
+        transforms.append(optax.scale(-1.0))
+    decay = [optax.add_decayed_weights(weight_decay)] if weight_decay != 0 else []
+    if not decoupled_weight_decay:
+        transforms += decay
+    transforms += direction
+    if decoupled_weight_decay:
+        transforms += decay
+    transforms.append(optax.scale_by_learning_rate(lr))
+    return optax.chain(*transforms)
