@@ -2,21 +2,42 @@
 
 A step is ``(state, batch) -> (state, loss)``. ``train_loop`` is traced inside an experiment's
 jitted ``train``, so the whole run is one XLA program with no Python per step.
+
+Long runs that report progress or write checkpoints use the chunked driver instead:
+``make_chunk_runner`` compiles one XLA program per chunk length (``jit`` over ``lax.scan`` of the
+same ``make_train_step`` step, the state donated), and ``run_chunks`` calls it chunk after chunk,
+handing control back to Python only between chunks. The scanned step guards against non-finite
+values: it either freezes the state at the first bad step (and records which step) or skips the
+update and counts it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-__all__ = ["TrainState", "make_train_step", "train_loop"]
+__all__ = [
+    "BatchFn",
+    "Chunk",
+    "LoopState",
+    "TrainState",
+    "full_batch",
+    "init_loop_state",
+    "make_chunk_runner",
+    "make_train_step",
+    "run_chunks",
+    "train_loop",
+]
 
 PyTree = Any
 LossFn = Callable[[PyTree, PyTree], jax.Array]
+BatchFn = Callable[[PyTree, jax.Array, jax.Array, jax.Array], PyTree]
 
 
 class TrainState(NamedTuple):
@@ -75,3 +96,239 @@ def train_loop(
     else:
         state, outputs = jax.lax.scan(lambda s, _: train_step(s, batch), state, None, length=steps)
     return state.params, outputs
+
+
+class LoopState(NamedTuple):
+    """What the chunked driver carries from step to step and checkpoints.
+
+    ``key`` is the run's data key (batches are a pure function of it, the epoch and the step);
+    ``bad_step`` is -1 while every step has been finite, else the step that was not (the state
+    is frozen just before it); ``skipped`` counts steps whose update was dropped.
+    """
+
+    train: TrainState
+    key: jax.Array
+    bad_step: jax.Array
+    skipped: jax.Array
+
+
+class Chunk(NamedTuple):
+    """One chunk's outcome, on the host: its first step, per-step losses and finiteness flags."""
+
+    state: LoopState
+    start: int
+    losses: np.ndarray
+    finite: np.ndarray
+    bad_step: int
+    skipped: int
+
+    @property
+    def stop(self) -> int:
+        """The step after the chunk's last one."""
+        return self.start + len(self.losses)
+
+
+def full_batch(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) -> PyTree:
+    """The batch plan of full-batch training: every step sees all of ``data``.
+
+    Args:
+      data: the fixed training arrays.
+      key: the run's data key (unused).
+      epoch: epoch index (unused).
+      step: step within the epoch (unused).
+
+    Returns:
+      ``data`` itself.
+    """
+    del key, epoch, step
+    return data
+
+
+def init_loop_state(
+    params: PyTree, optimizer: optax.GradientTransformation, key: jax.Array
+) -> LoopState:
+    """The state before step 0: fresh optimiser state, step 0, no bad or skipped steps.
+
+    Args:
+      params: initial parameters.
+      optimizer: the optax transformation the run uses.
+      key: the run's data key (a typed ``jax.random.key``).
+
+    Returns:
+      A :class:`LoopState`.
+    """
+    step = jnp.zeros((), jnp.int32)
+    return LoopState(
+        TrainState(params, optimizer.init(params), step),
+        key,
+        jnp.full((), -1, jnp.int32),
+        jnp.zeros((), jnp.int32),
+    )
+
+
+def _all_finite(tree: PyTree) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.bool_(True)
+
+
+def _select(pred: jax.Array, on_true: PyTree, on_false: PyTree) -> PyTree:
+    return jax.tree.map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def make_chunk_runner(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    batch_fn: BatchFn = full_batch,
+    *,
+    steps_per_epoch: int = 1,
+    skip_nonfinite: bool = False,
+    batch_sharding: jax.sharding.Sharding | None = None,
+    state_sharding: jax.sharding.Sharding | None = None,
+) -> Callable[..., tuple[LoopState, tuple[jax.Array, jax.Array]]]:
+    """Build ``run_chunk(state, data, *, length) -> (state, (losses, finite))``.
+
+    ``run_chunk`` is ``jax.jit`` over a ``lax.scan`` of ``length`` steps of
+    ``make_train_step(loss_fn, optimizer)``, the very step ``train_loop`` scans; it compiles once
+    per distinct ``length`` and donates ``state``, so chunks update the parameters in place.
+    Step ``t`` trains on ``batch_fn(data, key, t // steps_per_epoch, t % steps_per_epoch)``.
+
+    A step is finite when its loss, gradients and updated parameters are. The first step that is
+    not either freezes the state (``skip_nonfinite=False``: later steps of the chunk change
+    nothing and ``state.bad_step`` names it) or is skipped (its update dropped, the step counter
+    still advanced, ``state.skipped`` incremented).
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      optimizer: the optax transformation.
+      batch_fn: the batch plan, ``(data, key, epoch, step_in_epoch) -> batch``.
+      steps_per_epoch: steps that make one epoch of ``batch_fn``.
+      skip_nonfinite: skip non-finite steps instead of stopping at the first.
+      batch_sharding: if given, each step's batch is constrained to it (data parallelism).
+      state_sharding: if given, the output state and losses are placed with it (replicated).
+
+    Returns:
+      The jitted ``run_chunk``; ``losses`` and ``finite`` have shape ``(length,)``.
+    """
+    train_step = make_train_step(loss_fn, optimizer, with_grads=True)
+
+    def guarded_step(state: LoopState, data: PyTree) -> tuple[LoopState, tuple[Any, Any]]:
+        step = state.train.step
+        batch = batch_fn(data, state.key, step // steps_per_epoch, step % steps_per_epoch)
+        if batch_sharding is not None:
+            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+        updated, (loss, grads) = train_step(state.train, batch)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(updated.params)
+        if skip_nonfinite:
+            kept = _select(finite, updated, state.train._replace(step=updated.step))
+            skipped = state.skipped + jnp.where(finite, 0, 1).astype(jnp.int32)
+            return state._replace(train=kept, skipped=skipped), (loss, finite)
+        running = state.bad_step < 0
+        kept = _select(running & finite, updated, state.train)
+        bad_step = jnp.where(running & ~finite, step, state.bad_step)
+        return state._replace(train=kept, bad_step=bad_step), (loss, finite)
+
+    jit_kwargs: dict[str, Any] = {}
+    if state_sharding is not None:
+        jit_kwargs["out_shardings"] = state_sharding
+
+    # The state is donated: a chunk writes its parameters into the buffers it was given, so a
+    # run holds one copy of the state, not one per chunk.
+    @functools.partial(jax.jit, static_argnames=("length",), donate_argnums=(0,), **jit_kwargs)
+    def run_chunk(state: LoopState, data: PyTree, *, length: int):
+        return jax.lax.scan(lambda s, _: guarded_step(s, data), state, None, length=length)
+
+    return run_chunk
+
+
+def run_chunks(
+    run_chunk: Callable[..., tuple[LoopState, tuple[jax.Array, jax.Array]]],
+    state: LoopState,
+    data: PyTree,
+    *,
+    start: int,
+    stop: int,
+    chunk_size: int,
+    to_host: Callable[[PyTree], PyTree] = jax.device_get,
+) -> Iterator[Chunk]:
+    """Run steps ``start .. stop-1`` chunk by chunk, yielding after each chunk.
+
+    Chunk ends fall on multiples of ``chunk_size`` (and on ``stop``), so a run resumed from a
+    chunk boundary runs the same programs as an uninterrupted one, and at most three lengths are
+    ever compiled. The loop stops after a chunk in which a step was non-finite and not skipped.
+
+    Args:
+      run_chunk: from :func:`make_chunk_runner`.
+      state: the state at step ``start`` (donated to the first chunk).
+      data: the training data passed to every chunk.
+      start: the first step to run.
+      stop: the step to stop before.
+      chunk_size: steps per chunk.
+      to_host: fetches arrays to NumPy (multi-process runs pass one that reads a local replica).
+
+    Yields:
+      A :class:`Chunk` per chunk, holding the state after it.
+    """
+    step = start
+    while step < stop:
+        length = min(chunk_size - step % chunk_size, stop - step)
+        state, (losses, finite) = run_chunk(state, data, length=length)
+        losses, finite, bad_step, skipped = to_host((losses, finite, state.bad_step, state.skipped))
+        chunk = Chunk(
+            state, step, np.asarray(losses), np.asarray(finite), int(bad_step), int(skipped)
+        )
+        yield chunk
+        if chunk.bad_step >= 0:
+            return
+        step += length
+
+
+def epoch_loop(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    params: PyTree,
+    arrays: PyTree,
+    orders: jax.Array,
+    batch_size: int,
+    *,
+    drop_last: bool = False,
+) -> tuple[PyTree, jax.Array]:
+    """Train over whole epochs of a data set as one program; call it inside ``jax.jit``.
+
+    ``orders[e]`` is epoch ``e``'s sample order (``jaxnets.data.epoch_order``, or torch's sampler
+    order for parity); it is cut into batches exactly as ``DataLoader`` cuts it: full batches
+    run as a ``lax.scan`` and a last partial batch, unless ``drop_last``, as one more step of
+    its own (static) shape.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar`` where ``batch`` has ``arrays``' structure.
+      optimizer: an optax transformation.
+      params: initial parameters.
+      arrays: pytree of arrays sharing the leading (sample) dimension.
+      orders: ``[epochs, m]`` integer sample orders.
+      batch_size: samples per batch.
+      drop_last: drop each epoch's partial last batch.
+
+    Returns:
+      ``(final_params, losses)`` with ``losses: [epochs, steps_per_epoch]``.
+    """
+    from jaxnets.data import epoch_arrays  # data imports nothing from here; keep it lazy anyway
+
+    m = orders.shape[1]
+    full = m // batch_size
+    partial = m - full * batch_size if not drop_last else 0
+    train_step = make_train_step(loss_fn, optimizer)
+
+    def one_epoch(state: TrainState, order: jax.Array):
+        losses = jnp.zeros((0,), jnp.result_type(*jax.tree.leaves(params)))
+        if full:
+            batches = epoch_arrays(arrays, batch_size, order=order[: full * batch_size])
+            state, losses = jax.lax.scan(train_step, state, batches)
+        if partial:
+            last = jax.tree.map(lambda a: jnp.take(a, order[full * batch_size :], axis=0), arrays)
+            state, last_loss = train_step(state, last)
+            losses = jnp.concatenate([losses, last_loss[None]])
+        return state, losses
+
+    state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
+    state, losses = jax.lax.scan(one_epoch, state, orders)
+    return state.params, losses

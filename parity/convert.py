@@ -78,6 +78,19 @@ Layout = Mapping[str, Rule]
 MLP_LAYOUT: Layout = {"W1": same("W1"), "W2": same("W2")}
 LINEAR_LAYOUT: Layout = {"w": same("w")}
 CUSTOM_LAYOUT: Layout = {"W": same("W"), "scale": same("scale")}
+
+
+def linear_layers(*names: str) -> dict[str, Rule]:
+    """The layout of a module made of ``nn.Linear`` layers with these attribute names."""
+    layout: dict[str, Rule] = {}
+    for name in names:
+        layout[f"{name}.weight"] = linear_kernel(name, "kernel")
+        layout[f"{name}.bias"] = same(name, "bias")
+    return layout
+
+
+MODULE_REGRESSION_LAYOUT: Layout = linear_layers("linear")
+DIGITS_LAYOUT: Layout = linear_layers("fc1", "fc2")
 NET_LAYOUT: Layout = {
     "conv1.weight": conv_kernel("conv1", "kernel"),
     "conv1.bias": same("conv1", "bias"),

@@ -6,20 +6,34 @@ An adapter only maps names and layouts; running, converting and judging are shar
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import nnx
 
-from jaxnets.experiments import cnn, custom_backward, linear_regression, mlp
+from jaxnets.experiments import (
+    autograd_basics,
+    cnn,
+    custom_backward,
+    digits,
+    linear_regression,
+    mlp,
+    module_regression,
+)
 from parity import convert
 from parity.torch_ref import Reference
+from parity.torch_ref import autograd as autograd_ref
 from parity.torch_ref import cnn as cnn_ref
 from parity.torch_ref import custom as custom_ref
+from parity.torch_ref import digits as digits_ref
 from parity.torch_ref import linear as linear_ref
 from parity.torch_ref import mlp as mlp_ref
+from parity.torch_ref import module_regression as module_regression_ref
 
 
 @dataclass(frozen=True)
@@ -27,8 +41,11 @@ class Experiment:
     """How one tutorial is run both ways.
 
     ``run_torch(seed, dtype, steps, batch_size, device, **overrides)`` returns a ``Reference``;
-    ``batch(ref)`` turns its inputs into the JAX batch; ``train(params, batch, steps)`` is the
-    jaxnets training run; ``loss_fn(params, batch)`` gives the first-step gradients.
+    ``train(params, ref, steps)`` is the jaxnets training run on the reference's data (params
+    already converted); ``loss_fn(params, grad_batch(ref))`` gives the first-step gradients;
+    ``metrics(final_params, ref)`` computes end-of-run figures to set beside ``ref.metrics``;
+    each must agree with torch's to 0.01 and, in a run of the default length, reach its
+    ``metric_floors`` entry in both frameworks.
     """
 
     name: str
@@ -39,15 +56,62 @@ class Experiment:
     run_torch: Callable[..., Reference]
     layout: convert.Layout
     template: Callable[[], Any]
-    batch: Callable[[Reference], tuple[Any, ...]]
-    train: Callable[[Any, tuple[Any, ...], int], tuple[Any, Any]]
+    train: Callable[[Any, Reference, int], tuple[Any, Any]]
     loss_fn: Callable[[Any, Any], Any]
+    grad_batch: Callable[[Reference], tuple[Any, ...]]
+    metrics: Callable[[Any, Reference], dict[str, float]] | None = None
+    metric_floors: dict[str, float] | None = None
 
 
-def _mlp_torch(seed, dtype, steps, batch_size, device, **overrides):
-    if batch_size is not None:
-        overrides["n"] = batch_size
-    return mlp_ref.run(seed, dtype=dtype, steps=steps, device=device, **overrides)
+def _nnx_shapes(module: type) -> Any:
+    """Parameter shapes of an NNX module class, traced without allocating."""
+    abstract = nnx.eval_shape(lambda: module(rngs=nnx.Rngs(0)))
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), nnx.to_pure_dict(nnx.state(abstract)))
+
+
+def _inputs(*names: str) -> Callable[[Reference], tuple[Any, ...]]:
+    return lambda ref: tuple(ref.inputs[name] for name in names)
+
+
+def _first_loader_batch(*names: str) -> Callable[[Reference], tuple[Any, ...]]:
+    """The torch loader's first batch: the first ``batch_size`` indices of epoch 0's order."""
+
+    def first(ref: Reference) -> tuple[Any, ...]:
+        index = ref.inputs["orders"][0][: int(ref.inputs["batch_size"])]
+        return tuple(ref.inputs[name][index] for name in names)
+
+    return first
+
+
+def _loader_train(module, x: str, y: str):
+    """jaxnets' epoch training on torch's data, batch size and sampler order."""
+
+    def train(params, ref: Reference, steps: int):
+        return module.train(
+            params,
+            ref.inputs[x],
+            ref.inputs[y],
+            epochs=steps,
+            batch_size=int(ref.inputs["batch_size"]),
+            orders=ref.inputs["orders"],
+        )
+
+    return train
+
+
+def _with_batch_size(run, name: str = "batch_size"):
+    """Adapt a torch ``run`` to the shared signature, passing ``--batch-size`` as ``name``."""
+
+    def run_torch(seed, dtype, steps, batch_size, device, steps_name="steps", **overrides):
+        if batch_size is not None and name is not None:
+            overrides[name] = batch_size
+        return run(seed, dtype=dtype, device=device, **{steps_name: steps}, **overrides)
+
+    return run_torch
+
+
+def _cnn_batch(ref: Reference) -> tuple[Any, ...]:
+    return convert.nchw_to_nhwc(ref.inputs["input"]), ref.inputs["target"]
 
 
 @dataclass(frozen=True)
@@ -81,13 +145,11 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
         ),
         layout=convert.LINEAR_LAYOUT,
         template=lambda: {"w": (1,)},
-        batch=lambda ref: (ref.inputs["xs"], ref.inputs["ys"]),
-        train=lambda params, batch, steps: linear_regression.train(
-            params["w"], *batch, epochs=steps
+        train=lambda params, ref, steps: linear_regression.train(
+            params["w"], ref.inputs["xs"], ref.inputs["ys"], epochs=steps
         ),
-        loss_fn=lambda params, batch: linear_regression.loss_fn(
-            params["w"], (batch[0][0], batch[1][0])
-        ),
+        loss_fn=lambda params, sample: linear_regression.loss_fn(params["w"], sample),
+        grad_batch=lambda ref: (ref.inputs["xs"][0], ref.inputs["ys"][0]),
     ),
     "mlp": Experiment(
         name="mlp",
@@ -95,12 +157,14 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
         default_steps=500,
         steps_meaning="steps",
         batch_size_option=True,
-        run_torch=_mlp_torch,
+        run_torch=_with_batch_size(mlp_ref.run, "n"),
         layout=convert.MLP_LAYOUT,
         template=lambda: None,
-        batch=lambda ref: (ref.inputs["X"], ref.inputs["y"]),
-        train=lambda params, batch, steps: mlp.train(params, *batch, steps=steps),
+        train=lambda params, ref, steps: mlp.train(
+            params, ref.inputs["X"], ref.inputs["y"], steps=steps
+        ),
         loss_fn=mlp.loss_fn,
+        grad_batch=_inputs("X", "y"),
     ),
     "cnn": Experiment(
         name="cnn",
@@ -108,14 +172,12 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
         default_steps=100,
         steps_meaning="steps",
         batch_size_option=True,
-        run_torch=lambda seed, dtype, steps, batch_size, device, **kw: cnn_ref.run(
-            seed, dtype=dtype, steps=steps, batch_size=batch_size or 1, device=device, **kw
-        ),
+        run_torch=_with_batch_size(cnn_ref.run),
         layout=convert.NET_LAYOUT,
         template=cnn.param_shapes,
-        batch=lambda ref: (convert.nchw_to_nhwc(ref.inputs["input"]), ref.inputs["target"]),
-        train=lambda params, batch, steps: cnn.train(params, *batch, steps=steps),
+        train=lambda params, ref, steps: cnn.train(params, *_cnn_batch(ref), steps=steps),
         loss_fn=cnn.loss_fn,
+        grad_batch=_cnn_batch,
     ),
     "custom": Experiment(
         name="custom",
@@ -123,19 +185,58 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
         default_steps=100,
         steps_meaning="steps",
         batch_size_option=True,
-        run_torch=lambda seed, dtype, steps, batch_size, device, **kw: custom_ref.run(
-            seed,
-            dtype=dtype,
-            steps=steps,
-            device=device,
-            **({"n": batch_size} if batch_size else {}),
-            **kw,
-        ),
+        run_torch=_with_batch_size(custom_ref.run, "n"),
         layout=convert.CUSTOM_LAYOUT,
         template=lambda: None,
-        batch=lambda ref: (ref.inputs["X"], ref.inputs["y"]),
-        train=lambda params, batch, steps: custom_backward.train(params, *batch, steps=steps),
+        train=lambda params, ref, steps: custom_backward.train(
+            params, ref.inputs["X"], ref.inputs["y"], steps=steps
+        ),
         loss_fn=custom_backward.loss_fn,
+        grad_batch=_inputs("X", "y"),
+    ),
+    "module_regression": Experiment(
+        name="module_regression",
+        summary="seed 004: nn.Module Linear(1,1), shuffled DataLoader (batch 10), SGD, 20 epochs",
+        default_steps=20,
+        steps_meaning="epochs (10 batches each)",
+        batch_size_option=True,
+        run_torch=functools.partial(
+            _with_batch_size(module_regression_ref.run), steps_name="epochs"
+        ),
+        layout=convert.MODULE_REGRESSION_LAYOUT,
+        template=lambda: _nnx_shapes(module_regression.LinearRegression),
+        train=_loader_train(module_regression, "x", "y"),
+        loss_fn=module_regression.loss_fn,
+        grad_batch=_first_loader_batch("x", "y"),
+    ),
+    "digits": Experiment(
+        name="digits",
+        summary="real data: sklearn 8x8 digits, 64-128-10 classifier, Adam, batch 32, 10 epochs",
+        default_steps=10,
+        steps_meaning="epochs (45 batches each)",
+        batch_size_option=True,
+        run_torch=functools.partial(_with_batch_size(digits_ref.run), steps_name="epochs"),
+        layout=convert.DIGITS_LAYOUT,
+        template=lambda: _nnx_shapes(digits.Classifier),
+        train=_loader_train(digits, "x", "labels"),
+        loss_fn=digits.loss_fn,
+        grad_batch=_first_loader_batch("x", "labels"),
+        metrics=lambda params, ref: {
+            "accuracy": digits.accuracy(params, ref.inputs["x_test"], ref.inputs["labels_test"])
+        },
+        metric_floors={"accuracy": 0.95},
+    ),
+    "autograd": LessonExperiment(
+        name="autograd",
+        summary="seed 003: grads of x**2, vector backward, detach, accumulation, graph, 5 losses",
+        run_torch=autograd_ref.run,
+        lessons=autograd_basics.lessons,
+        vector_error=lambda inputs: autograd_basics.vector_grad_error(inputs["x_vector"]),
+        loss_keys=tuple(
+            f"{name}_{reduction}"
+            for name in autograd_basics.LOSSES
+            for reduction in autograd_basics.REDUCTIONS
+        ),
     ),
 }
 

@@ -66,6 +66,7 @@ class Result:
             "grad_rel_diff": self.grad_rel_diff,
             "checks": [c.to_json() for c in self.checks],
             "passed": self.passed,
+            **self.extra,
         }
         if self.float64_reference is not None:
             out["float64_reference"] = self.float64_reference.tolist()
@@ -78,16 +79,34 @@ def _grad_fn(loss_fn):
 
 
 def run_jax(experiment: Experiment, reference, steps: int, *, layout=None):
-    """Convert a torch reference and run the jaxnets side: ``(losses, first-step grads, torch
-    grads in the jaxnets layout)``. ``layout`` overrides the experiment's (tests break it)."""
+    """Convert a torch reference and run the jaxnets side. Returns ``(losses, first-step grads,
+    torch grads in the jaxnets layout, metrics)``; ``layout`` overrides the experiment's (tests
+    break it on purpose)."""
     layout = experiment.layout if layout is None else layout
     template = params_template(experiment, reference)
     params = to_device(convert.to_jax(reference.params, layout, template))
-    batch = to_device(experiment.batch(reference))
-    _, losses = experiment.train(params, batch, steps)
-    grads = _grad_fn(experiment.loss_fn)(params, batch)
+    final_params, losses = experiment.train(params, reference, steps)
+    grads = _grad_fn(experiment.loss_fn)(params, to_device(experiment.grad_batch(reference)))
     torch_grads = convert.to_jax(reference.grads, layout, template)
-    return np.asarray(losses), jax.tree.map(np.asarray, grads), torch_grads
+    metrics = experiment.metrics(final_params, reference) if experiment.metrics else {}
+    return np.asarray(losses).reshape(-1), jax.tree.map(np.asarray, grads), torch_grads, metrics
+
+
+def metric_checks(experiment: Experiment, steps: int, jax_metrics: dict, torch_metrics: dict):
+    """End-of-run figures: within 0.01 of torch's, and above their floor at full length."""
+    checks = []
+    floors = experiment.metric_floors or {}
+    for name, value in jax_metrics.items():
+        theirs = torch_metrics[name]
+        passed = abs(value - theirs) <= 0.01
+        rule = "|jax - torch| <= 0.01"
+        if name in floors and steps == experiment.default_steps:
+            passed = passed and min(value, theirs) >= floors[name]
+            rule += f", both >= {floors[name]}"
+        checks.append(
+            compare.Check(name, rule, passed, abs(value - theirs), f"jax {value}, torch {theirs}")
+        )
+    return checks
 
 
 def run(
@@ -118,7 +137,7 @@ def run(
     results = []
     for dtype in dtypes:
         ref = ref64 if dtype == "float64" else torch_run(dtype)
-        jax_losses, jax_grads, torch_grads = run_jax(experiment, ref, steps, layout=layout)
+        jax_losses, jax_grads, torch_grads, metrics = run_jax(experiment, ref, steps, layout=layout)
         if dtype == "float64":
             loss_check = compare.float64_losses(jax_losses, ref.losses)
             rtol = compare.F64_GRAD_RTOL
@@ -126,6 +145,7 @@ def run(
             loss_check = compare.float32_losses(jax_losses, ref.losses, ref64.losses)
             rtol = compare.F32_GRAD_RTOL
         grad_checks = compare.gradients(jax_grads, torch_grads, rtol)
+        extra_checks = metric_checks(experiment, steps, metrics, ref.metrics)
         results.append(
             Result(
                 experiment=experiment.name,
@@ -133,12 +153,16 @@ def run(
                 steps=steps,
                 torch_losses=ref.losses,
                 jax_losses=jax_losses,
-                checks=[loss_check, *grad_checks],
+                checks=[loss_check, *grad_checks, *extra_checks],
                 grad_max_abs_diff={
                     c.quantity.split(" ", 1)[1]: c.max_abs_diff for c in grad_checks
                 },
                 grad_rel_diff=compare.relative_grad_error(grad_checks, torch_grads),
                 float64_reference=None if dtype == "float64" else ref64.losses,
+                extra={
+                    **{f"jax_{k}": v for k, v in metrics.items()},
+                    **{f"torch_{k}": v for k, v in ref.metrics.items()},
+                },
             )
         )
     return results

@@ -18,13 +18,15 @@ class Reference:
     """What a torch run hands to the comparison, all as NumPy in torch's own layouts.
 
     ``params`` is the initial ``state_dict``, ``inputs`` the data, ``losses`` one ``loss.item()``
-    per optimiser step, and ``grads`` the gradient of the first step, keyed like ``params``.
+    per optimiser step, ``grads`` the gradient of the first step, keyed like ``params``, and
+    ``metrics`` any end-of-run figures (e.g. held-out accuracy).
     """
 
     params: dict[str, np.ndarray]
     inputs: dict[str, np.ndarray]
     losses: np.ndarray
     grads: dict[str, np.ndarray] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def numpy(tensor: torch.Tensor) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""The digits classifier in PyTorch: ``load_digits``, a ``randperm`` hold-out split, ``nn.Module``
+classifier, shuffled ``DataLoader`` (global generator), ``F.cross_entropy`` and ``optim.Adam``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from parity.torch_ref import Reference, numpy
+
+
+class Classifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.fc2(F.relu(self.fc1(x)))
+
+
+def run(
+    seed: int = 0,
+    *,
+    dtype: torch.dtype = torch.float32,
+    epochs: int = 10,
+    batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    n_test: int = 360,
+    device: str = "cpu",
+) -> Reference:
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(seed)
+    digits = load_digits()
+    images = torch.tensor(digits.data / 16.0, dtype=torch.float32)
+    labels = torch.tensor(digits.target, dtype=torch.int64)
+    perm = torch.randperm(len(images))
+    test, training = perm[:n_test], perm[n_test:]
+    model = Classifier()
+    model = model.to(dtype=dtype, device=device)
+    images = images.to(dtype=dtype, device=device)
+    labels = labels.to(device)
+    params = {k: numpy(v) for k, v in model.state_dict().items()}
+    dataset = TensorDataset(images[training], labels[training], torch.arange(len(training)))
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    losses, orders, grads = [], [], {}
+    for _epoch in range(epochs):
+        order = []
+        for xb, yb, index in loader:
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(xb), yb)
+            loss.backward()
+            if not grads:
+                grads = {k: numpy(p.grad) for k, p in model.named_parameters()}
+            optimizer.step()
+            losses.append(loss.item())
+            order += index.tolist()
+        orders.append(order)
+    with torch.no_grad():
+        accuracy = (model(images[test]).argmax(-1) == labels[test]).double().mean().item()
+    inputs = {
+        "x": numpy(images[training]),
+        "labels": numpy(labels[training]),
+        "x_test": numpy(images[test]),
+        "labels_test": numpy(labels[test]),
+        "orders": np.asarray(orders, dtype=np.int64),
+        "batch_size": np.asarray(batch_size),
+    }
+    return Reference(params, inputs, np.asarray(losses), grads, metrics={"accuracy": accuracy})
