@@ -41,6 +41,9 @@ def table(results: Sequence[Result]) -> str:
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in body]
     for r in results:
+        if r.extra:
+            figures = ", ".join(f"{k} {v:.4f}" for k, v in r.extra.items())
+            lines.append(f"{r.experiment} {r.dtype}: {figures}")
         lines += [f"{r.experiment} {r.dtype} FAILED {msg}" for msg in r.failures()]
     return "\n".join(lines)
 
