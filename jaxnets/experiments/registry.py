@@ -1,0 +1,168 @@
+"""The experiments ``jaxnets train`` can run, and how each is set up, stepped and fed.
+
+An entry names the experiment module's own ``loss_fn`` and optimiser factory, so the step the
+command line runs is ``make_train_step(loss_fn, optimizer(lr))``, the same step the module's
+``train`` scans and ``python -m parity`` checks against PyTorch. More experiments join with
+:func:`register`.
+
+Batches are a pure function of ``(data, key, epoch, step_in_epoch)`` (``batch_fn``), traced
+inside the scanned step: the full-batch tutorials return ``data`` itself, the per-sample linear
+tutorial indexes its samples, and data-loader experiments can shuffle with ``key`` and ``epoch``.
+Because nothing about the data lives in Python between steps, a resumed run sees the same
+batches as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxnets import optim
+from jaxnets.experiments import cnn, custom_backward, linear_regression, mlp
+from jaxnets.train import BatchFn, LossFn, full_batch
+
+__all__ = ["Experiment", "REGISTRY", "get", "register"]
+
+PyTree = Any
+InitFn = Callable[[jax.Array, "int | None", jnp.dtype], tuple[PyTree, PyTree]]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One trainable experiment.
+
+    Attributes:
+      name: the command-line name.
+      summary: one line for ``jaxnets list``.
+      init: ``init(key, batch_size, dtype) -> (params, data)``; ``batch_size`` is ``None`` when
+        the experiment has no batch-size option.
+      loss_fn: ``loss_fn(params, batch) -> scalar``, the experiment module's own.
+      default_lr: the tutorial's learning rate.
+      default_steps: the tutorial's number of optimiser steps.
+      optimizer: ``optimizer(lr) -> optax.GradientTransformation``.
+      batch_fn: the batch plan, ``(data, key, epoch, step_in_epoch) -> batch``.
+      steps_per_epoch: ``steps_per_epoch(data)``: how many steps make one pass over ``data``.
+      default_batch_size: the tutorial's batch size, or ``None`` if it cannot be changed.
+    """
+
+    name: str
+    summary: str
+    init: InitFn
+    loss_fn: LossFn
+    default_lr: float
+    default_steps: int
+    optimizer: Callable[[float], optax.GradientTransformation] = optim.sgd
+    batch_fn: BatchFn = full_batch
+    steps_per_epoch: Callable[[PyTree], int] = lambda data: 1
+    default_batch_size: int | None = None
+
+
+REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add ``experiment`` under its name (replacing any entry of that name).
+
+    Args:
+      experiment: the entry.
+
+    Returns:
+      The entry, so this can be used at module level like a decorator's result.
+    """
+    REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def get(name: str) -> Experiment:
+    """The entry called ``name``.
+
+    Args:
+      name: an experiment name.
+
+    Returns:
+      The :class:`Experiment`.
+
+    Raises:
+      KeyError: naming the known experiments when ``name`` is not one.
+    """
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise KeyError(f"unknown experiment {name!r}; known: {known}") from None
+
+
+def _split_init(init: Callable[..., tuple[Any, ...]], size_name: str | None) -> InitFn:
+    """Adapt a module's ``init(key, *, <size_name>=..., dtype=...) -> (params, *data)``."""
+
+    def wrapped(key: jax.Array, batch_size: int | None, dtype: jnp.dtype):
+        sizes = {} if batch_size is None or size_name is None else {size_name: batch_size}
+        params, *data = init(key, **sizes, dtype=dtype)
+        return params, tuple(data)
+
+    return wrapped
+
+
+def _linear_init(key: jax.Array, batch_size: int | None, dtype: jnp.dtype):
+    del key, batch_size  # the tutorial's data and starting weight are fixed
+    w, xs, ys = linear_regression.init(dtype)
+    return w, (xs, ys)
+
+
+def _linear_batch(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) -> PyTree:
+    """Sample ``step`` of the epoch: the tutorial visits x=1, 2, 3 in order every epoch."""
+    del key, epoch
+    xs, ys = data
+    return xs[step], ys[step]
+
+
+register(
+    Experiment(
+        name="mlp",
+        summary="seed 000: 64x1000 -> 100 -> 10 ReLU net, sum of squares, SGD lr 1e-6, 500 steps",
+        init=_split_init(mlp.init, "n"),
+        loss_fn=mlp.loss_fn,
+        default_lr=1e-6,
+        default_steps=500,
+        default_batch_size=mlp.N,
+    )
+)
+register(
+    Experiment(
+        name="cnn",
+        summary="seed 001: Net (2 conv + 3 fc), L1 loss, SGD lr 0.01, 100 steps",
+        init=_split_init(cnn.init, "batch_size"),
+        loss_fn=cnn.loss_fn,
+        default_lr=0.01,
+        default_steps=100,
+        default_batch_size=1,
+    )
+)
+register(
+    Experiment(
+        name="linear",
+        summary="seed 002: y = w*x, per-sample SGD lr 0.01, 100 epochs of 3 samples",
+        init=_linear_init,
+        loss_fn=linear_regression.loss_fn,
+        default_lr=0.01,
+        default_steps=100 * len(linear_regression.X_DATA),
+        batch_fn=_linear_batch,
+        steps_per_epoch=lambda data: int(data[0].shape[0]),
+    )
+)
+register(
+    Experiment(
+        name="custom",
+        summary="seed 004: binary weights (straight-through sign), clipped grads, SGD lr 0.05",
+        init=_split_init(custom_backward.init, "n"),
+        loss_fn=custom_backward.loss_fn,
+        default_lr=0.05,
+        default_steps=100,
+        default_batch_size=custom_backward.N,
+    )
+)

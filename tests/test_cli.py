@@ -1,0 +1,241 @@
+"""``jaxnets`` command line: listing, options, outputs, the chunked driver, non-finite handling."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnets import cli
+from jaxnets.experiments import custom_backward, registry
+from jaxnets.train import init_loop_state, make_chunk_runner, run_chunks
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(argv, capsys):
+    """``jaxnets ARGV`` in this process: ``(exit code, stdout, stderr)``."""
+    try:
+        code = cli.main([str(arg) for arg in argv])
+    except SystemExit as exit_:  # argparse's own errors and --help
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def tiny_experiment(name, *, nan_steps=(), nan_data=False):
+    """Least squares in 3 unknowns; ``nan_steps`` poison those steps' targets."""
+
+    def init(key, batch_size, dtype):
+        X = jax.random.normal(key, (batch_size or 8, 3), dtype)
+        if nan_data:
+            X = X.at[2, 1].set(jnp.nan)
+        return {"w": jnp.zeros((3,), dtype)}, (X, X @ jnp.arange(1.0, 4.0, dtype=dtype))
+
+    def loss_fn(params, batch):
+        X, y = batch
+        return jnp.mean(jnp.square(X @ params["w"] - y))
+
+    def batch_fn(data, key, epoch, step):
+        X, y = data
+        poisoned = jnp.zeros((), bool)
+        for bad in nan_steps:
+            poisoned = poisoned | (epoch == bad)  # one step per epoch: epoch is the step
+        return X, y * jnp.where(poisoned, jnp.nan, 1.0).astype(y.dtype)
+
+    return registry.Experiment(
+        name=name,
+        summary="test: least squares",
+        init=init,
+        loss_fn=loss_fn,
+        default_lr=0.1,
+        default_steps=10,
+        batch_fn=batch_fn,
+        default_batch_size=8,
+    )
+
+
+@pytest.fixture
+def no_compiling(monkeypatch):
+    """Fail the test if the CLI gets as far as building the training program."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the training program was built despite bad input")
+
+    monkeypatch.setattr(cli, "make_chunk_runner", refuse)
+
+
+def test_list_shows_each_experiment_on_one_line(capsys):
+    code, out, _ = run_cli(["list"], capsys)
+    lines = out.strip().splitlines()
+    assert code == 0
+    assert [line.split()[0] for line in lines] == ["mlp", "cnn", "linear", "custom"]
+
+
+def test_train_help_explains_every_option(capsys):
+    code, out, _ = run_cli(["train", "--help"], capsys)
+    assert code == 0
+    for option in (
+        "--steps", "--epochs", "--lr", "--batch-size", "--seed", "--dtype", "--precision",
+        "--devices", "--out", "--checkpoint-every", "--resume", "--skip-nonfinite", "--profile",
+    ):  # fmt: skip
+        assert option in out
+
+
+def test_console_script_and_module_entry_points():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    scripts = pyproject.split("[project.scripts]")[1].split("\n[")[0]
+    assert 'jaxnets = "jaxnets.cli:main"' in scripts.splitlines()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    listed = subprocess.run(
+        [sys.executable, "-m", "jaxnets.cli", "list"], capture_output=True, text=True, env=env
+    )
+    assert listed.returncode == 0 and "linear" in listed.stdout
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "resnet"], "unknown experiment 'resnet'; known: cnn, custom, linear, mlp"),
+        (["train", "mlp", "--lr", "0"], "--lr must be finite and > 0, got '0'"),
+        (["train", "mlp", "--lr=-1e-3"], "--lr must be finite and > 0"),
+        (["train", "mlp", "--lr", "nan"], "--lr must be finite and > 0"),
+        (["train", "mlp", "--steps", "0"], "expected an integer >= 1, got 0"),
+        (["train", "mlp", "--steps", "-5"], "expected an integer >= 1, got -5"),
+        (["train", "mlp", "--epochs", "0"], "expected an integer >= 1, got 0"),
+        (["train", "mlp", "--batch-size", "0"], "expected an integer >= 1, got 0"),
+        (["train", "mlp", "--steps", "3", "--epochs", "2"], "not allowed with argument"),
+        (["train", "linear", "--batch-size", "4"], "linear has a fixed dataset"),
+        (["train", "custom", "--resume"], "--resume: no checkpoint in"),
+        (["train", "custom", "--devices", "2"], "devices must be between 1 and 1"),
+        (["train", "custom", "--process-id", "0"], "go together"),
+    ],
+)
+def test_bad_input_exits_2_before_compiling(argv, message, capsys, tmp_path, no_compiling):
+    code, out, err = run_cli([*argv, "--out", tmp_path / "run"], capsys)
+    assert code == cli.EXIT_USAGE
+    assert message in err
+    assert not out
+
+
+def test_nan_in_data_is_refused_before_compiling(capsys, tmp_path, monkeypatch, no_compiling):
+    monkeypatch.setitem(registry.REGISTRY, "poisoned", tiny_experiment("poisoned", nan_data=True))
+    code, _, err = run_cli(["train", "poisoned", "--out", tmp_path], capsys)
+    assert code == cli.EXIT_USAGE
+    assert "data[0] contains non-finite values (1 of 24; first at (2, 1))" in err
+
+
+def test_run_writes_its_outputs_and_trains_like_the_module(capsys, tmp_path):
+    out = tmp_path / "run"
+    precision = jax.config.jax_default_matmul_precision
+    argv = ["train", "custom", "--steps", 12, "--chunk-size", 5, "--dtype", "float64"]
+    argv += ["--seed", 3, "--precision", "high", "--profile", "--no-progress", "--out", out]
+    code, stdout, _ = run_cli(argv, capsys)
+    assert code == 0 and "custom: 12 steps" in stdout
+    assert jax.config.jax_default_matmul_precision == precision  # restored after the run
+    assert any(path.is_file() for path in (out / "profile").rglob("*"))
+
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == list(range(12))
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "completed" and result["end_step"] == 12
+    assert result["compilations"] == 2  # chunks of 5, 5 and 2 steps: two lengths
+    assert (out / "loss.png").stat().st_size > 0
+
+    # The CLI's step is the module's: same init, same final params, bit for bit.
+    init_key, _ = jax.random.split(jax.random.key(3))
+    params, X, y = custom_backward.init(init_key, dtype=jnp.float64)
+    expected, losses = custom_backward.train(params, X, y, steps=12, learning_rate=0.05)
+    saved = np.load(out / "params.npz")
+    assert sorted(saved.files) == ["W", "scale"]
+    for name in saved.files:
+        np.testing.assert_array_equal(saved[name], expected[name])
+    np.testing.assert_array_equal([m["loss"] for m in metrics], losses)
+
+    # config.json holds what a rerun needs; running its command again gives the same params.
+    config = json.loads((out / "config.json").read_text())
+    assert config["options"]["seed"] == 3 and config["options"]["dtype"] == "float64"
+    assert config["options"]["precision"] == "high"
+    assert config["params"]["W"] == {"shape": [8, 1], "dtype": "float64"}
+    assert {"jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"} <= set(
+        config["versions"]
+    )
+    rerun = [*config["command"][1:-2], "--out", tmp_path / "rerun", "--no-progress"]
+    assert run_cli(rerun, capsys)[0] == 0
+    again = np.load(tmp_path / "rerun" / "params.npz")
+    for name in saved.files:
+        np.testing.assert_array_equal(again[name], saved[name])
+
+
+def test_epochs_count_passes_over_the_data(capsys, tmp_path):
+    code, _, _ = run_cli(
+        ["train", "linear", "--epochs", 4, "--out", tmp_path, "--no-progress"], capsys
+    )
+    assert code == 0
+    assert json.loads((tmp_path / "result.json").read_text())["end_step"] == 12
+
+
+def test_one_compilation_per_chunk_length():
+    experiment = tiny_experiment("tiny")
+    params, data = experiment.init(jax.random.key(0), 8, jnp.float64)
+    optimizer = experiment.optimizer(0.1)
+    runner = make_chunk_runner(experiment.loss_fn, optimizer, experiment.batch_fn)
+    state = init_loop_state(params, optimizer, jax.random.key(1))
+    chunks = list(run_chunks(runner, state, data, start=0, stop=23, chunk_size=5))
+    assert [len(c.losses) for c in chunks] == [5, 5, 5, 5, 3]
+    assert runner._cache_size() == 2
+    # From a step inside a chunk, ends still fall on multiples of the chunk size.
+    chunks = list(run_chunks(runner, chunks[-1].state, data, start=7, stop=23, chunk_size=5))
+    assert [(c.start, c.stop) for c in chunks] == [(7, 10), (10, 15), (15, 20), (20, 23)]
+    assert runner._cache_size() == 2
+
+
+def test_nonfinite_loss_stops_at_that_step_and_keeps_the_good_checkpoint(
+    capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(registry.REGISTRY, "diverge", tiny_experiment("diverge", nan_steps=(6,)))
+    argv = ["train", "diverge", "--steps", 12, "--checkpoint-every", 4, "--out", tmp_path]
+    code, _, err = run_cli([*argv, "--no-progress"], capsys)
+    assert code == cli.EXIT_NONFINITE
+    assert "non-finite loss or gradient at step 6" in err
+    assert "the last good checkpoint is step 4" in err
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "nonfinite" and result["bad_step"] == 6
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert metrics[-1] == {"step": 6, "loss": None, "nonfinite": "nan", "finite": False}
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir()) == [4]
+    assert not (tmp_path / "params.npz").exists()
+
+
+def test_skip_nonfinite_drops_those_updates_and_counts_them(capsys, tmp_path, monkeypatch):
+    experiment = tiny_experiment("spiky", nan_steps=(3, 5))
+    monkeypatch.setitem(registry.REGISTRY, "spiky", experiment)
+    argv = ["train", "spiky", "--steps", 8, "--chunk-size", 4, "--skip-nonfinite"]
+    code, out, _ = run_cli(
+        [*argv, "--dtype", "float64", "--out", tmp_path, "--no-progress"], capsys
+    )
+    assert code == 0 and "2 non-finite steps skipped" in out
+    assert json.loads((tmp_path / "result.json").read_text())["skipped_nonfinite"] == 2
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [m["skipped_total"] for m in metrics] == [0, 0, 0, 1, 1, 2, 2, 2]
+
+    init_key, _ = jax.random.split(jax.random.key(0))
+    params, (X, y) = experiment.init(init_key, 8, jnp.float64)
+    grad = jax.grad(experiment.loss_fn)
+    for step in range(8):
+        if step not in (3, 5):
+            params = jax.tree.map(lambda p, g: p - 0.1 * g, params, grad(params, (X, y)))
+    np.testing.assert_allclose(np.load(tmp_path / "params.npz")["w"], params["w"], rtol=1e-14)
+
+
+def test_tensorboard_without_tensorboardx_is_a_usage_error(capsys, tmp_path, no_compiling):
+    if importlib.util.find_spec("tensorboardX") is not None:
+        pytest.skip("tensorboardX is installed")
+    code, _, err = run_cli(["train", "custom", "--tensorboard", "--out", tmp_path], capsys)
+    assert code == cli.EXIT_USAGE and "pip install 'jaxnets[tensorboard]'" in err
