@@ -36,7 +36,16 @@ from jaxnets.checkpoint import Checkpointer, param_specs, spec_mismatches
 from jaxnets.experiments import _script, registry
 from jaxnets.train import Chunk, LoopState, init_loop_state, make_chunk_runner, run_chunks
 
-__all__ = ["EXIT_NONFINITE", "EXIT_USAGE", "Options", "Result", "UsageError", "main", "train"]
+__all__ = [
+    "EXIT_NONFINITE",
+    "EXIT_USAGE",
+    "Options",
+    "Result",
+    "UsageError",
+    "initial_values",
+    "main",
+    "train",
+]
 
 EXIT_USAGE, EXIT_NONFINITE = 2, 3
 PRECISIONS = ("default", "high", "highest")
@@ -476,10 +485,40 @@ def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
     return _Plan(options, param_specs(abstract_params), mesh, batch_size, chunk_size, every)
 
 
+def initial_values(
+    experiment: registry.Experiment, seed: int, batch_size: int | None, dtype: jnp.dtype
+) -> tuple[PyTree, PyTree, jax.Array]:
+    """The initial ``(params, data, data_key)`` of a run with ``seed``.
+
+    ``jax.random.key(seed)`` is split once: one half draws the parameters and data, the other is
+    the data key that batch plans receive.
+
+    Args:
+      experiment: the registry entry.
+      seed: the run's seed.
+      batch_size: passed to ``experiment.init``.
+      dtype: parameter and data dtype.
+
+    Returns:
+      ``(params, data, data_key)``.
+    """
+    init_key, data_key = jax.random.split(jax.random.key(seed))
+    # Initialisation runs once, so its compile time is all it costs: one program with LLVM's
+    # optimisations off compiles 3-4x faster on CPU than the op-by-op programs of an eager
+    # init (measured: mlp 11.9 s -> 3.0 s on a loaded 2-core machine).
+    init = jax.jit(
+        experiment.init,
+        static_argnums=(1, 2),
+        compiler_options={"xla_backend_optimization_level": 0},
+    )
+    params, data = init(init_key, batch_size, dtype)
+    return params, data, data_key
+
+
 def _prepare(options: Options, experiment: registry.Experiment, plan: _Plan):
     """Draw the initial params and data, check them, place them on the mesh, build the runner."""
-    init_key, data_key = jax.random.split(jax.random.key(options.seed))
-    params, data = experiment.init(init_key, options.batch_size, _script.DTYPES[options.dtype])
+    dtype = _script.DTYPES[options.dtype]
+    params, data, data_key = initial_values(experiment, options.seed, options.batch_size, dtype)
     _check_finite(data, "data")
     _check_finite(params, "params")
     optimizer = experiment.optimizer(options.lr)

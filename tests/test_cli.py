@@ -149,8 +149,7 @@ def test_run_writes_its_outputs_and_trains_like_the_module(capsys, tmp_path):
     assert (out / "loss.png").stat().st_size > 0
 
     # The CLI's step is the module's: same init, same final params, bit for bit.
-    init_key, _ = jax.random.split(jax.random.key(3))
-    params, X, y = custom_backward.init(init_key, dtype=jnp.float64)
+    params, (X, y), _ = cli.initial_values(registry.get("custom"), 3, None, jnp.float64)
     expected, losses = custom_backward.train(params, X, y, steps=12, learning_rate=0.05)
     saved = np.load(out / "params.npz")
     assert sorted(saved.files) == ["W", "scale"]
@@ -225,8 +224,7 @@ def test_skip_nonfinite_drops_those_updates_and_counts_them(capsys, tmp_path, mo
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [m["skipped_total"] for m in metrics] == [0, 0, 0, 1, 1, 2, 2, 2]
 
-    init_key, _ = jax.random.split(jax.random.key(0))
-    params, (X, y) = experiment.init(init_key, 8, jnp.float64)
+    params, (X, y), _ = cli.initial_values(experiment, 0, 8, jnp.float64)
     grad = jax.grad(experiment.loss_fn)
     for step in range(8):
         if step not in (3, 5):

@@ -13,8 +13,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnets import distributed
-from jaxnets.experiments import registry
+from jaxnets import cli, distributed
+from jaxnets.experiments import mlp, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 # With seed 0, one ReLU pre-activation of the mlp passes within float32 rounding of zero at step
@@ -57,7 +57,7 @@ EIGHT_DEVICES = textwrap.dedent(
     # The step really is data parallel: the batch is split and gradients are all-reduced.
     mlp = registry.get("mlp")
     mesh = distributed.make_mesh(8)
-    params, data = mlp.init(jax.random.key(0), 64, jnp.float32)
+    params, data, _ = cli.initial_values(mlp, 0, 64, jnp.float32)
     data = distributed.put(data, distributed.batch_sharding(mesh))
     optimizer = mlp.optimizer(1e-6)
     state = distributed.put(
@@ -159,12 +159,8 @@ def test_two_processes_match_one(tmp_path):
                 process.communicate()
 
     # The reference: the mlp module's own training on the CLI's initial params and data.
-    mlp = registry.get("mlp")
-    init_key, _ = jax.random.split(jax.random.key(SEED))
-    params, (X, y) = mlp.init(init_key, 64, jnp.float32)
-    from jaxnets.experiments import mlp as mlp_module
-
-    expected, _ = mlp_module.train(params, X, y, steps=20, learning_rate=1e-6)
+    params, (X, y), _ = cli.initial_values(registry.get("mlp"), SEED, 64, jnp.float32)
+    expected, _ = mlp.train(params, X, y, steps=20, learning_rate=1e-6)
     saved = np.load(tmp_path / "two" / "params.npz")
     for name in ("W1", "W2"):
         scale = np.max(np.abs(expected[name]))
