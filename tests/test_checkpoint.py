@@ -142,11 +142,12 @@ def _finish(process):
     assert process.returncode == 0, stderr
 
 
+@pytest.mark.slow
 def test_sigkill_mid_run_then_resume_is_bit_exact(tmp_path, subprocess_env):
     """A run killed between checkpoints and resumed ends exactly where an unkilled run does."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    _finish(_mlp(whole, env=subprocess_env))
-    slow_env = {**subprocess_env, cli.CHUNK_DELAY_ENV: "0.3"}
+    uninterrupted = _mlp(whole, env=subprocess_env)
+    slow_env = {**subprocess_env, cli.CHUNK_DELAY_ENV: "0.5"}
     victim = _mlp(killed, env=slow_env, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     while not (killed / "checkpoints" / "10").exists():
@@ -157,6 +158,7 @@ def test_sigkill_mid_run_then_resume_is_bit_exact(tmp_path, subprocess_env):
     victim.wait()
     assert not (killed / "params.npz").exists()  # it really died before the end
 
+    _finish(uninterrupted)
     # Resume with no other option: the rest comes from the run's config.json.
     argv = [sys.executable, "-m", "jaxnets.cli", "train", "mlp", "--resume", "--out", str(killed)]
     resumed = subprocess.run(argv, env=subprocess_env, capture_output=True, text=True)

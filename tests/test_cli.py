@@ -165,7 +165,9 @@ def test_run_writes_its_outputs_and_trains_like_the_module(capsys, tmp_path):
     assert {"jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy"} <= set(
         config["versions"]
     )
-    rerun = [*config["command"][1:-2], "--out", tmp_path / "rerun", "--no-progress"]
+    assert config["command"][:3] == ["jaxnets", "train", "custom"]
+    # argparse keeps an option's last value: the appended --out wins over the recorded one.
+    rerun = [*config["command"][1:], "--out", tmp_path / "rerun", "--no-progress"]
     assert run_cli(rerun, capsys)[0] == 0
     again = np.load(tmp_path / "rerun" / "params.npz")
     for name in saved.files:

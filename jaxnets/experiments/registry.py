@@ -8,6 +8,8 @@ command line runs is ``make_train_step(loss_fn, optimizer(lr))``, the same step 
 Batches are a pure function of ``(data, key, epoch, step_in_epoch)`` (``batch_fn``), traced
 inside the scanned step: the full-batch tutorials return ``data`` itself, the per-sample linear
 tutorial indexes its samples, and data-loader experiments can shuffle with ``key`` and ``epoch``.
+With one step per epoch (the full-batch entries), ``epoch`` is the step number and
+``step_in_epoch`` is 0.
 Because nothing about the data lives in Python between steps, a resumed run sees the same
 batches as an uninterrupted one.
 """
