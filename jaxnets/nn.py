@@ -19,6 +19,8 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
+from jaxnets import conv
+
 __all__ = ["torch_uniform", "kaiming_uniform", "Linear", "Conv2d", "clamp_min"]
 
 
@@ -198,15 +200,8 @@ class Conv2d(nnx.Module):
         if mode is not None:
             x = jnp.pad(x, [(0, 0), *pads, (0, 0)], mode=mode)
             pads = [(0, 0), (0, 0)]
-        y = jax.lax.conv_general_dilated(
-            x,
-            self.kernel[...],
-            window_strides=self.stride,
-            padding=pads,
-            rhs_dilation=self.dilation,
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-            feature_group_count=self.groups,
-        )
+        # im2col on CPU, XLA's (cuDNN's) convolution elsewhere: see jaxnets.conv for why.
+        y = conv.conv2d(x, self.kernel[...], self.stride, pads, self.dilation, self.groups)
         if self.bias is not None:
             y = y + jnp.broadcast_to(self.bias[...], y.shape)
         return y[0] if unbatched else y
