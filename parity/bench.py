@@ -1,0 +1,465 @@
+"""``python -m parity.bench``: jaxnets (jit + scan) against PyTorch eager and ``torch.compile``.
+
+For each experiment the same data and the same number of steps go through
+
+* ``jax``: the experiment module's jitted ``train`` (the whole run is one XLA program);
+* ``eager+item``: the tutorial's PyTorch loop as written, ``loss.item()`` every step;
+* ``eager``: the same loop keeping the loss tensors instead (no host sync per step): the faster
+  PyTorch baseline, and the one the headline ratio uses;
+* ``compile``: ``torch.compile`` of the same step (forward, backward and optimiser update in one
+  compiled function, ``backward`` traced into the graph via dynamo's ``trace_autograd_ops``), called
+  once per step.
+
+Runs alternate between the four in a rotating order, so load that drifts during the benchmark hits
+all of them alike. The first run of each (compilation) and ``--warmup`` more are excluded and
+reported apart; ``--repeats`` runs are timed and summarised as median, min, max and IQR. Ratios are
+taken per repeat (the runs of one repeat are neighbours in time) and summarised the same way.
+
+The machine's matmul rate (2048 x 2048 float32, both frameworks, the better one) is the yardstick
+for the achieved FLOP/s column; FLOPs are counted analytically per experiment
+(``parity.bench_cases``). JAX runs at its default matmul precision and PyTorch at its defaults
+(float32 matmul precision "highest"; TF32 does not exist on CPU), unlike the parity suite, which
+asks for "highest" in JAX.
+
+Timings on a shared machine are noisy: read the spread and the load average printed with them,
+and rerun on a quiet machine for final numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+
+from parity.bench_cases import BUILDERS, DEFAULT_SETTINGS, SWEEPABLE, Case
+
+FRAMEWORKS = ("jax", "eager+item", "eager", "compile")
+DEFAULT_BATCH_SIZES = (1, 4, 16, 64, 256, 1024, 4096)
+MATMUL_SIZE = 2048
+# The sweep aims each timed run at about this long, at half the matmul rate.
+SWEEP_RUN_SECONDS = 0.3
+
+
+@dataclass
+class Runner:
+    """``prepare()`` runs untimed before every call of ``run()``; ``run()`` returns losses."""
+
+    prepare: Callable[[], None]
+    run: Callable[[], np.ndarray]
+
+
+@dataclass
+class Timing:
+    """One case: seconds per run for each framework, first-run (compile) times, loss checks."""
+
+    case: Case
+    runs: dict[str, list[float]]
+    first_run: dict[str, float]
+    loss_rel_diff: dict[str, float]
+    torch_graphs: dict[str, int] = field(default_factory=dict)
+
+    def per_step_ms(self, framework: str) -> dict[str, float]:
+        return summarise([1e3 * t / self.case.steps for t in self.runs[framework]])
+
+    def ratio(self, slower: str, faster: str = "jax") -> dict[str, float]:
+        """``slower`` time over ``faster`` time, repeat by repeat."""
+        pairs = zip(self.runs[slower], self.runs[faster], strict=True)
+        return summarise([a / b for a, b in pairs])
+
+    def best_ratio(self, slower: str, faster: str = "jax") -> float:
+        """Fastest run over fastest run: the runs least disturbed by other load."""
+        return min(self.runs[slower]) / min(self.runs[faster])
+
+    def compile_seconds(self, framework: str) -> float:
+        return max(0.0, self.first_run[framework] - statistics.median(self.runs[framework]))
+
+    def peak_fraction(self, peak_flops: float, framework: str = "jax") -> float:
+        seconds = statistics.median(self.runs[framework])
+        return self.case.flops_per_step * self.case.steps / seconds / peak_flops
+
+    def to_json(self, peak_flops: float) -> dict[str, Any]:
+        case = self.case
+        return {
+            "experiment": case.experiment,
+            "setting": case.setting,
+            "batch_size": case.batch_size,
+            "steps": case.steps,
+            "note": case.note,
+            "flops_per_step": case.flops_per_step,
+            "seconds_per_run": self.runs,
+            "ms_per_step": {f: self.per_step_ms(f) for f in self.runs},
+            "first_run_seconds": self.first_run,
+            "compile_seconds": {f: self.compile_seconds(f) for f in self.runs},
+            "speedup_of_jax": {f: self.ratio(f) for f in self.runs if f != "jax"},
+            "speedup_of_jax_best_runs": {f: self.best_ratio(f) for f in self.runs if f != "jax"},
+            "achieved_flops_per_s": {
+                f: case.flops_per_step * case.steps / statistics.median(t)
+                for f, t in self.runs.items()
+            },
+            "fraction_of_matmul_peak": {f: self.peak_fraction(peak_flops, f) for f in self.runs},
+            "loss_max_rel_diff_vs_jax": self.loss_rel_diff,
+            "torch_compile_graphs": self.torch_graphs,
+        }
+
+
+def summarise(values: Sequence[float]) -> dict[str, float]:
+    """Median, min, max and the quartiles of ``values``."""
+    q1, _, q3 = np.percentile(values, [25, 50, 75])
+    return {
+        "median": float(statistics.median(values)),
+        "min": float(min(values)),
+        "max": float(max(values)),
+        "q1": float(q1),
+        "q3": float(q3),
+        "n": len(values),
+    }
+
+
+def _timed(runner: Runner) -> tuple[float, np.ndarray]:
+    runner.prepare()
+    start = time.perf_counter()
+    losses = runner.run()
+    return time.perf_counter() - start, losses
+
+
+def alternate(
+    runners: dict[str, Runner], *, repeats: int, warmup: int
+) -> tuple[dict[str, list[float]], dict[str, float], dict[str, np.ndarray]]:
+    """Time ``runners`` round-robin, rotating the order each round.
+
+    Returns per-runner run times, the first (compiling) run's time and that run's losses.
+    """
+    first, losses = {}, {}
+    for name, runner in runners.items():
+        first[name], losses[name] = _timed(runner)
+    names = list(runners)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(warmup + repeats):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds, _ = _timed(runners[name])
+            if round_index >= warmup:
+                runs[name].append(seconds)
+    return runs, first, losses
+
+
+def torch_loop(
+    step: Callable[..., torch.Tensor], args: Sequence[tuple[Any, ...]], steps: int, *, item: bool
+) -> Callable[[], np.ndarray]:
+    """The training loop: ``item`` syncs each loss to a Python float as the tutorials do;
+    otherwise the losses stay tensors until the end."""
+
+    def run() -> np.ndarray:
+        if item:
+            return np.asarray([step(*args[t % len(args)]).item() for t in range(steps)])
+        losses = [step(*args[t % len(args)]) for t in range(steps)]
+        return torch.stack(losses).reshape(steps, -1)[:, 0].numpy()
+
+    return run
+
+
+def _dynamo_counts() -> tuple[int, int]:
+    from torch._dynamo.utils import counters
+
+    return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
+
+
+def time_case(case: Case, *, repeats: int, warmup: int, with_compile: bool = True) -> Timing:
+    """Time one case in every framework, alternating; see the module docstring."""
+    runners = {
+        "jax": Runner(lambda: None, case.run_jax),
+        "eager+item": Runner(
+            case.reset, torch_loop(case.torch_step, case.eager_args, case.steps, item=True)
+        ),
+        "eager": Runner(
+            case.reset, torch_loop(case.torch_step, case.eager_args, case.steps, item=False)
+        ),
+    }
+    graphs: dict[str, int] = {}
+    if with_compile:
+        # A fresh cache per case: the sweep builds the same step function at several shapes,
+        # and dynamo would otherwise turn to dynamic shapes or hit its recompile limit.
+        torch._dynamo.reset()
+        compiled = torch.compile(case.torch_step)
+        loop = torch_loop(compiled, case.compiled_args, case.steps, item=False)
+
+        def run_compiled() -> np.ndarray:
+            with torch._dynamo.config.patch(trace_autograd_ops=True):
+                return loop()
+
+        runners["compile"] = Runner(case.reset, run_compiled)
+    before = _dynamo_counts()
+    runs, first, losses = alternate(runners, repeats=repeats, warmup=warmup)
+    if with_compile:
+        after = _dynamo_counts()
+        graphs = {"graphs": after[0] - before[0], "graph_breaks": after[1] - before[1]}
+    scale = float(np.max(np.abs(losses["jax"]))) or 1.0
+    rel = {
+        name: float(np.max(np.abs(value - losses["jax"]))) / scale
+        for name, value in losses.items()
+        if name != "jax"
+    }
+    return Timing(case, runs, first, rel, graphs)
+
+
+def matmul_peak(repeats: int) -> dict[str, float]:
+    """FLOP/s of a 2048 x 2048 float32 matmul in each framework (best of ``repeats``)."""
+    n = MATMUL_SIZE
+    rng = np.random.default_rng(0)
+    a_np, b_np = (rng.standard_normal((n, n), np.float32) for _ in range(2))
+    a_jax, b_jax = jnp.asarray(a_np), jnp.asarray(b_np)
+    a_torch, b_torch = torch.from_numpy(a_np), torch.from_numpy(b_np)
+    matmul = jax.jit(jnp.matmul)
+    runners = {
+        "jax": Runner(lambda: None, lambda: np.asarray(matmul(a_jax, b_jax).block_until_ready())),
+        "torch": Runner(lambda: None, lambda: (a_torch @ b_torch).numpy()),
+    }
+    runs, _, _ = alternate(runners, repeats=repeats, warmup=1)
+    rates = {name: 2.0 * n**3 / min(times) for name, times in runs.items()}
+    return {**rates, "peak": max(rates.values())}
+
+
+# --------------------------------------------------------------------------------- output
+
+
+def _cell(stats: dict[str, float]) -> str:
+    return f"{stats['median']:.3g} [{stats['min']:.3g}-{stats['max']:.3g}]"
+
+
+def table(timings: Sequence[Timing], peak_flops: float) -> str:
+    """One row per case: ms per step (median [min-max]), speed-ups of jax, jax's share of peak."""
+    header = (
+        f"{'experiment':22} {'steps':>5} | {'jax ms/step':>20} {'eager+item':>20} "
+        f"{'eager':>20} {'compile':>20} | {'x eager+item':>16} {'x eager':>16} "
+        f"{'x compile':>16} | {'jax %peak':>9}"
+    )
+    lines = [header, "-" * len(header)]
+    for timing in timings:
+        cells = [_cell(timing.per_step_ms(f)) if f in timing.runs else "-" for f in FRAMEWORKS]
+        ratios = [_cell(timing.ratio(f)) if f in timing.runs else "-" for f in FRAMEWORKS[1:]]
+        lines.append(
+            f"{timing.case.name:22} {timing.case.steps:>5} | "
+            + " ".join(f"{c:>20}" for c in cells)
+            + " | "
+            + " ".join(f"{r:>16}" for r in ratios)
+            + f" | {100 * timing.peak_fraction(peak_flops):8.1f}%"
+        )
+    return "\n".join(lines)
+
+
+def compile_table(timings: Sequence[Timing], peak_flops: float) -> str:
+    """Speed-ups from the fastest runs, first-run overhead (tracing + compilation), torch.compile's
+    graphs, and how closely each framework's losses follow jax's (same data, same steps)."""
+    lines = [
+        f"{'experiment':22} | {'best: x eager+item':>17} {'x eager':>8} {'x compile':>9} "
+        f"{'%peak':>6} | {'jax compile s':>13} {'torch.compile s':>15} {'graphs':>6} "
+        f"{'breaks':>6} | max|loss - jax|/max|loss|"
+    ]
+    for timing in timings:
+        best = [f"{timing.best_ratio(f):.3g}" if f in timing.runs else "-" for f in FRAMEWORKS[1:]]
+        fastest = min(timing.runs["jax"])
+        best_peak = timing.case.flops_per_step * timing.case.steps / fastest / peak_flops
+        graphs = timing.torch_graphs
+        diffs = ", ".join(f"{value:.1e}" for value in timing.loss_rel_diff.values())
+        compile_s = timing.compile_seconds("compile") if "compile" in timing.runs else math.nan
+        lines.append(
+            f"{timing.case.name:22} | {best[0]:>17} {best[1]:>8} {best[2]:>9} "
+            f"{100 * best_peak:5.1f}% | {timing.compile_seconds('jax'):13.2f} {compile_s:15.2f} "
+            f"{graphs.get('graphs', '-'):>6} {graphs.get('graph_breaks', '-'):>6} | {diffs}"
+        )
+    return "\n".join(lines)
+
+
+def write_plot(sweeps: dict[str, list[Timing]], path: Path) -> Path:
+    """Time per step against batch size, log-log, one panel per swept experiment."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(sweeps), figsize=(6 * len(sweeps), 4.5), squeeze=False)
+    for ax, (name, timings) in zip(axes[0], sweeps.items(), strict=True):
+        sizes = [t.case.batch_size for t in timings]
+        for framework in ("jax", "eager", "compile"):
+            if all(framework in t.runs for t in timings):
+                stats = [t.per_step_ms(framework) for t in timings]
+                median = np.array([s["median"] for s in stats])
+                low = median - np.array([s["min"] for s in stats])
+                high = np.array([s["max"] for s in stats]) - median
+                ax.errorbar(sizes, median, yerr=[low, high], marker="o", capsize=3, label=framework)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("batch size")
+        ax.set_ylabel("ms per training step (median, min-max)")
+        ax.set_title(f"{name}: time per step")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def environment() -> dict[str, Any]:
+    """What the numbers depend on: versions, cores, threads, precision settings, load."""
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "jax_backend": jax.default_backend(),
+        "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
+        "torch_float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+# ------------------------------------------------------------------------------------ CLI
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m parity.bench",
+        description="Time jaxnets (jit + scan) against PyTorch eager and torch.compile.",
+    )
+    parser.add_argument(
+        "experiments",
+        nargs="*",
+        metavar="EXPERIMENT",
+        help=f"subset of {sorted(BUILDERS)} (default: all)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=_positive,
+        help="steps per run (linear: epochs); default the tutorial's (cnn batch 64: 20)",
+    )
+    parser.add_argument("--repeats", type=_positive, default=5, help="timed runs (default 5)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs after the first")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--batch-sizes",
+        type=_positive,
+        nargs="+",
+        help=f"batch sizes of the sweep (default {' '.join(map(str, DEFAULT_BATCH_SIZES))})",
+    )
+    parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--json", type=Path, default=Path("parity-out/bench.json"))
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        help=f"run the batch-size sweep ({', '.join(SWEEPABLE)}) and save the plot here",
+    )
+    return parser
+
+
+def sweep_steps(case_flops: float, default_steps: int, peak_flops: float) -> int:
+    """Steps for one sweep point: about ``SWEEP_RUN_SECONDS`` a run, at least 2, at most the
+    default, so that batch 4096 stays feasible on a small machine."""
+    target = SWEEP_RUN_SECONDS * 0.5 * peak_flops / case_flops
+    return max(2, min(default_steps, math.ceil(target)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    unknown = [name for name in args.experiments if name not in BUILDERS]
+    if unknown:
+        parser.error(f"unknown experiment(s) {unknown}; choose from {sorted(BUILDERS)}")
+    names = args.experiments or list(BUILDERS)
+    env = environment()
+    print(f"load average at start: {env['load_average']}", file=sys.stderr)
+
+    peak = matmul_peak(max(2 * args.repeats, 5))
+    print(
+        f"matmul {MATMUL_SIZE}x{MATMUL_SIZE} float32: jax {peak['jax'] / 1e9:.1f} GFLOP/s, "
+        f"torch {peak['torch'] / 1e9:.1f} GFLOP/s; peak = {peak['peak'] / 1e9:.1f} GFLOP/s"
+    )
+    timings = []
+    for name in names:
+        for default_steps, batch_size in DEFAULT_SETTINGS[name]:
+            steps = args.steps or default_steps
+            case = BUILDERS[name](args.seed, steps, batch_size)
+            print(f"timing {case.name} ({case.steps} steps)", file=sys.stderr, flush=True)
+            timings.append(
+                time_case(
+                    case, repeats=args.repeats, warmup=args.warmup, with_compile=not args.no_compile
+                )
+            )
+    print(table(timings, peak["peak"]))
+    print()
+    print(compile_table(timings, peak["peak"]))
+    print(
+        "\nms/step: median [min-max] of the timed runs; x F: F's time over jax's, per repeat "
+        "(>1: jax faster); best: fastest run over fastest run, the least disturbed by other "
+        "load; eager+item is the tutorial loop as written (loss.item() each step), eager the "
+        "same without the per-step sync."
+    )
+
+    sweeps: dict[str, list[Timing]] = {}
+    if args.plot is not None or args.batch_sizes:
+        for name in (n for n in names if n in SWEEPABLE):
+            default_steps = args.steps or DEFAULT_SETTINGS[name][0][0]
+            sweeps[name] = []
+            for batch_size in args.batch_sizes or DEFAULT_BATCH_SIZES:
+                probe = BUILDERS[name](args.seed, 1, batch_size)
+                steps = sweep_steps(probe.flops_per_step, default_steps, peak["peak"])
+                case = BUILDERS[name](args.seed, steps, batch_size)
+                print(f"sweep {case.name} ({steps} steps)", file=sys.stderr, flush=True)
+                sweeps[name].append(
+                    time_case(
+                        case,
+                        repeats=min(args.repeats, 3),
+                        warmup=1,
+                        with_compile=not args.no_compile,
+                    )
+                )
+            print(f"\nsweep {name}:")
+            print(table(sweeps[name], peak["peak"]))
+    env["load_average_end"] = list(os.getloadavg())
+    print(
+        f"\nload average: start {env['load_average']}, end {env['load_average_end']} "
+        f"on {env['cpu_count']} CPUs; rerun on a quiet machine for final numbers."
+    )
+
+    report = {
+        "environment": env,
+        "settings": vars(args) | {"json": str(args.json), "plot": str(args.plot)},
+        "matmul": {"size": MATMUL_SIZE, "flops_per_s": peak},
+        "cases": [t.to_json(peak["peak"]) for t in timings],
+        "sweeps": {n: [t.to_json(peak["peak"]) for t in ts] for n, ts in sweeps.items()},
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    print(f"JSON: {args.json}")
+    if sweeps and args.plot is not None:
+        print(f"plot: {write_plot(sweeps, args.plot)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

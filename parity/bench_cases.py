@@ -1,0 +1,304 @@
+"""What ``parity.bench`` times: per experiment, the jaxnets run and the PyTorch step, same data.
+
+A ``Case`` starts from one torch reference draw (``Experiment.run_torch`` for one step, so the
+initial weights and inputs are exactly the tutorial's for the seed), converts it to jaxnets'
+layouts like the parity suite does, and builds three things from it: the jaxnets experiment's
+jitted ``train`` for the whole run, the tutorial's torch training step on torch tensors built from
+the same arrays, and a ``reset`` that puts the torch weights back in place so that every timed
+torch run trains from the same start. FLOPs per step are counted analytically (forward, backward
+and the SGD update; multiply-add = 2), for the fraction-of-peak column.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from jaxnets.experiments import cnn
+from parity import convert
+from parity.experiments import EXPERIMENTS, Experiment, params_template, to_device
+from parity.torch_ref import cnn as cnn_ref
+from parity.torch_ref import custom as custom_ref
+from parity.torch_ref import linear as linear_ref
+from parity.torch_ref import mlp as mlp_ref
+
+TorchStep = Callable[..., torch.Tensor]
+
+
+@dataclass
+class Case:
+    """One experiment at one setting, ready to time.
+
+    ``run_jax()`` runs all ``steps`` through jaxnets and returns the losses on the host.
+    ``torch_step(*args)`` is one tutorial step returning the detached loss; step ``t`` gets
+    ``eager_args[t % len(eager_args)]`` (``compiled_args`` under ``torch.compile``, which wants
+    tensors where the tutorial passes Python floats). ``reset()`` restores the initial weights.
+    """
+
+    experiment: str
+    setting: str
+    batch_size: int | None
+    steps: int
+    flops_per_step: float
+    run_jax: Callable[[], np.ndarray]
+    torch_step: TorchStep
+    reset: Callable[[], None]
+    eager_args: Sequence[tuple[Any, ...]] = ((),)
+    compiled_args: Sequence[tuple[Any, ...]] = ((),)
+    note: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.experiment} {self.setting}"
+
+
+# ---------------------------------------------------------------------------------- FLOPs
+
+
+def dense_flops(rows: int, inputs: int, outputs: int, *, input_grad: bool) -> float:
+    """``y = x @ W`` with ``x: (rows, inputs)``: forward, weight gradient, input gradient."""
+    product = 2.0 * rows * inputs * outputs
+    return product * (3 if input_grad else 2)
+
+
+def sgd_flops(params: int) -> float:
+    """``p -= lr * g``: one multiply and one subtract per parameter."""
+    return 2.0 * params
+
+
+def mlp_flops(n: int, d_in: int, hidden: int, d_out: int) -> float:
+    """Two products (the first needs no input gradient), clamp and its mask, the squared error
+    and its gradient, and the update."""
+    products = dense_flops(n, d_in, hidden, input_grad=False) + dense_flops(
+        n, hidden, d_out, input_grad=True
+    )
+    elementwise = 2 * n * hidden + 5 * n * d_out
+    return products + elementwise + sgd_flops(d_in * hidden + hidden * d_out)
+
+
+def cnn_flops(batch_size: int) -> float:
+    """The tutorial ``Net``: each convolution is a product over ``kh*kw*C_in`` per output pixel
+    (conv1 needs no input gradient); bias and ReLU forward and backward; L1 loss; the update."""
+    shapes = cnn.param_shapes()
+    size, _, _ = cnn.IMAGE
+    total, params = 0.0, 0
+    for index, name in enumerate(("conv1", "conv2")):
+        kh, kw, c_in, c_out = shapes[name]["kernel"]
+        size = size - kh + 1
+        rows = batch_size * size * size
+        total += dense_flops(rows, kh * kw * c_in, c_out, input_grad=index > 0)
+        total += 4 * rows * c_out
+    for name in ("fc1", "fc2", "fc3"):
+        fan_in, fan_out = shapes[name]["kernel"]
+        total += dense_flops(batch_size, fan_in, fan_out, input_grad=True)
+        total += 4 * batch_size * fan_out
+    for layer in shapes.values():
+        params += sum(math.prod(shape) for shape in layer.values())
+    return total + 4 * batch_size * 2 + sgd_flops(params)
+
+
+def custom_flops(n: int, d: int) -> float:
+    """``X @ sign(W)`` (no input gradient), the scale, MSE, the custom backward's clip, STE mask
+    and penalty, and the update."""
+    return dense_flops(n, d, 1, input_grad=False) + 8 * n + 6 * d + sgd_flops(d + 1)
+
+
+# Per update: x*w, -y, square; backward 2*(x*w - y)*x; the update.
+LINEAR_FLOPS = 3 + 3 + sgd_flops(1)
+
+
+# ------------------------------------------------------------------------------- builders
+
+
+def _default(function: Callable[..., Any], name: str) -> Any:
+    """A keyword default of a torch reference's ``run``: the tutorial's value, stated once."""
+    return inspect.signature(function).parameters[name].default
+
+
+def _tensor(array: np.ndarray, *, grad: bool = False) -> torch.Tensor:
+    tensor = torch.from_numpy(np.array(array))
+    return tensor.requires_grad_(True) if grad else tensor
+
+
+def _restorer(tensors: Sequence[torch.Tensor]) -> Callable[[], None]:
+    """Copy the initial values back in place: parameters keep their identity, so optimisers and
+    compiled functions keep pointing at them."""
+    initial = [t.detach().clone() for t in tensors]
+
+    def reset() -> None:
+        with torch.no_grad():
+            for tensor, value in zip(tensors, initial, strict=True):
+                tensor.copy_(value)
+                tensor.grad = None
+
+    return reset
+
+
+def _reference(experiment: Experiment, seed: int, batch_size: int | None):
+    """The tutorial's draws for ``seed`` (one torch step) and the converted jaxnets params."""
+    reference = experiment.run_torch(seed, torch.float32, 1, batch_size, "cpu")
+    template = params_template(experiment, reference)
+    params = to_device(convert.to_jax(reference.params, experiment.layout, template))
+    return reference, params
+
+
+def _jax_runner(experiment: Experiment, params: Any, reference: Any, steps: int):
+    """The registry's call of the experiment's jitted ``train`` on the reference's data."""
+
+    def run() -> np.ndarray:
+        _, losses = experiment.train(params, reference, steps)
+        return np.asarray(jax.block_until_ready(losses))
+
+    return run
+
+
+def mlp_case(seed: int, steps: int, batch_size: int | None) -> Case:
+    """Seed 000's loop: ``X.mm(W1).clamp(min=0).mm(W2)``, sum of squares, manual SGD."""
+    experiment = EXPERIMENTS["mlp"]
+    reference, params = _reference(experiment, seed, batch_size)
+    X, y = _tensor(reference.inputs["X"]), _tensor(reference.inputs["y"])
+    W1 = _tensor(reference.params["W1"], grad=True)
+    W2 = _tensor(reference.params["W2"], grad=True)
+    learning_rate = _default(mlp_ref.run, "learning_rate")
+
+    def step() -> torch.Tensor:
+        loss = (X.mm(W1).clamp(min=0).mm(W2) - y).pow(2).sum()
+        loss.backward()
+        with torch.no_grad():
+            W1.sub_(learning_rate * W1.grad)
+            W2.sub_(learning_rate * W2.grad)
+            W1.grad.zero_()
+            W2.grad.zero_()
+        return loss.detach()
+
+    n, d_in = X.shape
+    hidden, d_out = W2.shape
+    return Case(
+        "mlp",
+        f"N={n}",
+        n,
+        steps,
+        mlp_flops(n, d_in, hidden, d_out),
+        _jax_runner(experiment, params, reference, steps),
+        step,
+        _restorer([W1, W2]),
+    )
+
+
+def cnn_case(seed: int, steps: int, batch_size: int | None) -> Case:
+    """Seed 001's step: ``Net``, ``L1Loss``, ``zero_grad``, ``backward``, ``SGD.step``."""
+    experiment = EXPERIMENTS["cnn"]
+    reference, params = _reference(experiment, seed, batch_size)
+    net = cnn_ref.Net()
+    net.load_state_dict({k: _tensor(v) for k, v in reference.params.items()})
+    inputs, target = _tensor(reference.inputs["input"]), _tensor(reference.inputs["target"])
+    criterion = torch.nn.L1Loss()
+    optimizer = torch.optim.SGD(net.parameters(), lr=_default(cnn_ref.run, "learning_rate"))
+
+    def step() -> torch.Tensor:
+        loss = criterion(net(inputs), target)
+        net.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    size = inputs.shape[0]
+    return Case(
+        "cnn",
+        f"batch {size}",
+        size,
+        steps,
+        cnn_flops(size),
+        _jax_runner(experiment, params, reference, steps),
+        step,
+        _restorer(list(net.parameters())),
+    )
+
+
+def custom_case(seed: int, steps: int, batch_size: int | None) -> Case:
+    """Seed 004's custom-backward model: its ``autograd.Function`` s, MSE, ``optim.SGD``."""
+    experiment = EXPERIMENTS["custom"]
+    reference, params = _reference(experiment, seed, batch_size)
+    W = _tensor(reference.params["W"], grad=True)
+    scale = _tensor(reference.params["scale"], grad=True)
+    X, y = _tensor(reference.inputs["X"]), _tensor(reference.inputs["y"])
+    optimizer = torch.optim.SGD([W, scale], lr=_default(custom_ref.run, "learning_rate"))
+
+    def step() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.mse_loss(custom_ref.predict(W, scale, X), y)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    n, d = X.shape
+    return Case(
+        "custom",
+        f"N={n}",
+        n,
+        steps,
+        custom_flops(n, d),
+        _jax_runner(experiment, params, reference, steps),
+        step,
+        _restorer([W, scale]),
+    )
+
+
+def linear_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+    """Seed 002's per-sample update on ``w.data``; one step is one sample, 3 per epoch."""
+    del batch_size  # the tutorial's three samples are its whole data set
+    experiment = EXPERIMENTS["linear"]
+    reference, params = _reference(experiment, seed, None)
+    w = _tensor(reference.params["w"], grad=True)
+    learning_rate = _default(linear_ref.run, "learning_rate")
+
+    def step(x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
+        loss = (x * w - y) ** 2
+        loss.backward()
+        # The tutorial's ``w.data = w.data - lr * w.grad.data``; in place, so that torch.compile
+        # can trace it, with the same arithmetic.
+        with torch.no_grad():
+            w.sub_(learning_rate * w.grad)
+            w.grad.zero_()
+        return loss.detach()
+
+    samples = list(zip(linear_ref.x_data, linear_ref.y_data, strict=True))
+    return Case(
+        "linear",
+        f"{len(samples)} samples",
+        None,
+        epochs * len(samples),
+        LINEAR_FLOPS,
+        _jax_runner(experiment, params, reference, epochs),
+        step,
+        _restorer([w]),
+        eager_args=samples,
+        compiled_args=[(torch.tensor(x), torch.tensor(y)) for x, y in samples],
+        note="steps are per-sample updates (epochs x 3)",
+    )
+
+
+BUILDERS: dict[str, Callable[[int, int, int | None], Case]] = {
+    "mlp": mlp_case,
+    "cnn": cnn_case,
+    "linear": linear_case,
+    "custom": custom_case,
+}
+
+# The tutorial's settings (steps as ``python -m parity`` counts them) plus the extra batch the
+# CNN is timed at; the batch-size sweep reuses the builders with other batch sizes.
+DEFAULT_SETTINGS: dict[str, list[tuple[int, int | None]]] = {
+    "mlp": [(500, None)],
+    "cnn": [(100, 1), (20, 64)],
+    "linear": [(100, None)],
+    "custom": [(100, None)],
+}
+SWEEPABLE = ("mlp", "cnn")

@@ -1,0 +1,64 @@
+"""parity.bench: the machinery runs end to end on tiny settings and reports what it promises."""
+
+import json
+import math
+
+import pytest
+
+from parity import bench, bench_cases
+
+
+def test_summarise_and_ratios_are_per_repeat():
+    stats = bench.summarise([3.0, 1.0, 2.0, 4.0])
+    assert (stats["median"], stats["min"], stats["max"], stats["n"]) == (2.5, 1.0, 4.0, 4)
+    case = bench_cases.Case("x", "s", None, 2, 10.0, lambda: None, lambda: None, lambda: None)
+    timing = bench.Timing(case, {"jax": [1.0, 2.0], "eager": [4.0, 4.0]}, {}, {})
+    assert timing.ratio("eager")["median"] == pytest.approx(3.0)  # 4/1 and 4/2
+    assert timing.best_ratio("eager") == pytest.approx(4.0)
+    assert timing.per_step_ms("jax")["min"] == pytest.approx(500.0)
+
+
+def test_flop_counts_follow_the_layer_shapes():
+    # Two products of the MLP dominate: 2*N*D_in*H forward plus 2*N*D_in*H for dW1, and three
+    # products of the second layer.
+    products = 4 * 64 * 1000 * 100 + 6 * 64 * 100 * 10
+    assert products < bench_cases.mlp_flops(64, 1000, 100, 10) < 1.01 * products
+    # fc1 of the CNN is 12544 -> 512; its three products alone at batch 64:
+    assert bench_cases.cnn_flops(64) > 3 * 2 * 64 * 12544 * 512
+    # Linear in the batch size, plus the batch-independent update.
+    per_image = bench_cases.cnn_flops(2) - bench_cases.cnn_flops(1)
+    assert bench_cases.cnn_flops(64) == pytest.approx(bench_cases.cnn_flops(1) + 63 * per_image)
+
+
+def test_case_times_every_framework_on_the_same_losses():
+    case = bench_cases.linear_case(0, 2, None)
+    timing = bench.time_case(case, repeats=2, warmup=0)
+    assert set(timing.runs) == set(bench.FRAMEWORKS)
+    assert all(len(runs) == 2 for runs in timing.runs.values())
+    assert case.steps == 6
+    # Same data and steps: torch's float32 losses follow jax's to rounding.
+    assert max(timing.loss_rel_diff.values()) < 1e-5
+    assert timing.torch_graphs["graphs"] >= 1
+
+
+def test_cli_writes_table_json_and_sweep_plot(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    plot = tmp_path / "sweep.png"
+    argv = ["mlp", "--steps", "2", "--repeats", "1", "--warmup", "0", "--no-compile"]
+    argv += ["--json", str(out), "--plot", str(plot), "--batch-sizes", "1", "4"]
+    assert bench.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "mlp N=64" in printed and "matmul 2048x2048" in printed and "load average" in printed
+    report = json.loads(out.read_text())
+    (case,) = report["cases"]
+    assert case["steps"] == 2 and case["flops_per_step"] > 0
+    assert set(case["speedup_of_jax"]) == {"eager+item", "eager"}
+    assert math.isfinite(case["fraction_of_matmul_peak"]["jax"])
+    assert [c["batch_size"] for c in report["sweeps"]["mlp"]] == [1, 4]
+    assert report["matmul"]["flops_per_s"]["peak"] > 0
+    assert plot.stat().st_size > 0
+
+
+def test_cli_rejects_unknown_experiment():
+    with pytest.raises(SystemExit):
+        bench.main(["nope"])
