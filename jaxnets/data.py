@@ -378,6 +378,40 @@ def epoch_order(n: int, *, seed: int = 0, epoch: int = 0) -> np.ndarray:
     return np.asarray(_permutation(key, n), dtype=np.int64)
 
 
+def epoch_orders(
+    n: int,
+    epochs: int,
+    *,
+    seed: int = 0,
+    orders: Sequence[Sequence[int]] | np.ndarray | jax.Array | None = None,
+) -> np.ndarray:
+    """The sample orders of ``epochs`` shuffled epochs, stacked for a scan over epochs.
+
+    Without ``orders`` row ``e`` is :func:`epoch_order` of epoch ``e``; a given ``orders`` (e.g.
+    torch's sampler orders) is checked to be ``[epochs, n]`` indices into ``range(n)``.
+
+    Args:
+      n: dataset length.
+      epochs: number of epochs (``>= 1``).
+      seed: the data seed, used when ``orders`` is None.
+      orders: explicit orders, one row per epoch.
+
+    Returns:
+      ``[epochs, n]`` int64 NumPy array.
+
+    >>> epoch_orders(4, 3).shape
+    (3, 4)
+    """
+    n = _check_count(n, "n")
+    epochs = _check_count(epochs, "epochs")
+    if orders is None:
+        return np.stack([epoch_order(n, seed=seed, epoch=e) for e in range(epochs)])
+    rows = np.asarray(orders)
+    if rows.shape != (epochs, n):
+        raise ValueError(f"orders must have shape (epochs, n) = {(epochs, n)}, got {rows.shape}")
+    return np.stack([_index_array(row, "orders", n) for row in rows])
+
+
 def _chunks(order: np.ndarray, batch_size: int, drop_last: bool) -> list[np.ndarray]:
     stop = len(order) - len(order) % batch_size if drop_last else len(order)
     return [order[i : i + batch_size] for i in range(0, stop, batch_size)]

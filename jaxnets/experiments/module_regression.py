@@ -14,7 +14,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
@@ -87,10 +86,7 @@ def train(
     epochs = validate.positive_int(epochs, "epochs")
     batch_size = validate.positive_int(batch_size, "batch_size")
     learning_rate = validate.learning_rate(learning_rate)
-    n = jnp.shape(x)[0]
-    if orders is None:
-        orders = np.stack([data.epoch_order(n, seed=seed, epoch=e) for e in range(epochs)])
-    validate.shapes({"orders": (orders, (epochs, n))})
+    orders = data.epoch_orders(jnp.shape(x)[0], epochs, seed=seed, orders=orders)
     return _train(
         params,
         jnp.asarray(x),
