@@ -28,7 +28,11 @@ PyTree = Any
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing or does not fit the run that wants to resume from it."""
+    """A checkpoint is missing or does not fit the run that wants to resume from it.
+
+    >>> issubclass(CheckpointError, ValueError)
+    True
+    """
 
 
 def param_specs(params: PyTree) -> dict[str, dict[str, Any]]:
@@ -39,6 +43,9 @@ def param_specs(params: PyTree) -> dict[str, dict[str, Any]]:
 
     Returns:
       A JSON-ready description, compared by :func:`spec_mismatches`.
+
+    >>> param_specs({"fc": {"kernel": jnp.zeros((3, 2), jnp.float32)}})
+    {'fc/kernel': {'shape': [3, 2], 'dtype': 'float32'}}
     """
     leaves = jax.tree_util.tree_flatten_with_path(params)[0]
     return {
@@ -59,6 +66,16 @@ def spec_mismatches(expected: dict[str, Any], found: dict[str, Any]) -> list[str
 
     Returns:
       One line per missing, unexpected or differently shaped/typed parameter; empty if equal.
+
+    >>> run = param_specs({"w": jnp.zeros((3, 2), jnp.float32)})
+    >>> stored = param_specs({"w": jnp.zeros((4, 2), jnp.float32),
+    ...                       "b": jnp.zeros((2,), jnp.float32)})
+    >>> spec_mismatches(run, run)
+    []
+    >>> for line in spec_mismatches(run, stored):
+    ...     print(line)
+    missing b
+    w: run has (3, 2) float32, checkpoint has (4, 2) float32
     """
     problems = [f"missing {name}" for name in sorted(set(found) - set(expected))]
     problems += [f"unexpected {name}" for name in sorted(set(expected) - set(found))]
@@ -91,6 +108,16 @@ class Checkpointer:
       directory: where checkpoints live (one subdirectory per step).
       max_to_keep: how many of the newest checkpoints to keep.
       create: create ``directory`` if it does not exist.
+
+    >>> import tempfile
+    >>> import optax
+    >>> from jaxnets.train import init_loop_state
+    >>> state = init_loop_state(jnp.ones((2,), jnp.float32), optax.sgd(0.1), jax.random.key(0))
+    >>> with tempfile.TemporaryDirectory() as tmp, Checkpointer(tmp) as checkpoints:
+    ...     step = checkpoints.save(state, {"experiment": "demo"})
+    ...     restored = checkpoints.restore(step, like=state)
+    ...     checkpoints.steps(), checkpoints.metadata(step), restored.train.params.tolist()
+    ([0], {'experiment': 'demo', 'step': 0}, [1.0, 1.0])
     """
 
     def __init__(self, directory: Path | str, *, max_to_keep: int | None = 3, create: bool = True):

@@ -40,7 +40,23 @@ def conv2d_xla(
     dilation: Sequence[int],
     groups: int,
 ) -> jax.Array:
-    """``lax.conv_general_dilated`` on NHWC ``x`` with an HWIO ``kernel``: the reference form."""
+    """``lax.conv_general_dilated`` on NHWC ``x`` with an HWIO ``kernel``: the reference form.
+
+    Args:
+      x: ``(N, H, W, C)`` input.
+      kernel: ``(kh, kw, C // groups, O)`` filters.
+      strides: ``(sh, sw)``.
+      padding: ``((top, bottom), (left, right))`` zero padding.
+      dilation: ``(dh, dw)`` kernel dilation.
+      groups: ``feature_group_count``.
+
+    Returns:
+      ``(N, Ho, Wo, O)``.
+
+    >>> x, k = jnp.ones((1, 4, 4, 1), jnp.float32), jnp.ones((3, 3, 1, 1), jnp.float32)
+    >>> conv2d_xla(x, k, (1, 1), ((0, 0), (0, 0)), (1, 1), 1)[..., 0].tolist()
+    [[[9.0, 9.0], [9.0, 9.0]]]
+    """
     return lax.conv_general_dilated(
         x,
         kernel,
@@ -66,8 +82,25 @@ def conv2d_im2col(
 ) -> jax.Array:
     """The convolution as strided slices and one (grouped) matrix product.
 
-    Same contract as :func:`conv2d_xla`: ``x`` is ``(N, H, W, C)``, ``kernel`` is
-    ``(kh, kw, C // groups, O)``, ``padding`` is ``((top, bottom), (left, right))`` of zeros.
+    Same contract as :func:`conv2d_xla`.
+
+    Args:
+      x: ``(N, H, W, C)`` input.
+      kernel: ``(kh, kw, C // groups, O)`` filters.
+      strides: ``(sh, sw)``.
+      padding: ``((top, bottom), (left, right))`` zero padding.
+      dilation: ``(dh, dw)`` kernel dilation.
+      groups: ``C`` and ``O`` must be divisible by it.
+
+    Returns:
+      ``(N, Ho, Wo, O)``.
+
+    >>> x = jnp.arange(32, dtype=jnp.float32).reshape(1, 4, 4, 2)
+    >>> k = jnp.ones((2, 2, 1, 4), jnp.float32)
+    >>> args = ((2, 2), ((1, 0), (1, 0)), (1, 1), 2)
+    >>> y = conv2d_im2col(x, k, *args)
+    >>> y.shape, bool(jnp.allclose(y, conv2d_xla(x, k, *args)))
+    ((1, 2, 2, 4), True)
     """
     kh, kw, group_in, out = kernel.shape
     (sh, sw), (dh, dw) = strides, dilation
@@ -132,6 +165,11 @@ def conv2d(
 
     Returns:
       ``(N, Ho, Wo, O)``.
+
+    >>> x, k = jnp.ones((2, 3, 3, 1), jnp.float32), jnp.ones((3, 3, 1, 5), jnp.float32)
+    >>> y = conv2d(x, k, padding=((1, 1), (1, 1)))
+    >>> y.shape, y[0, :, :, 0].tolist()
+    ((2, 3, 3, 5), [[4.0, 6.0, 4.0], [6.0, 9.0, 6.0], [4.0, 6.0, 4.0]])
     """
     if jax.default_backend() == "cpu" and _patch_bytes(x, kernel, strides) <= _MAX_PATCH_BYTES:
         return conv2d_im2col(x, kernel, strides, padding, dilation, groups)

@@ -25,7 +25,18 @@ __all__ = ["torch_uniform", "kaiming_uniform", "Linear", "Conv2d", "clamp_min"]
 
 
 def torch_uniform(bound: float) -> nnx.Initializer:
-    """Initialiser drawing ``U(-bound, bound)``, torch's ``init.uniform_(t, -bound, bound)``."""
+    """Initialiser drawing ``U(-bound, bound)``, torch's ``init.uniform_(t, -bound, bound)``.
+
+    Args:
+      bound: half-width of the interval.
+
+    Returns:
+      ``init(key, shape, dtype=float32) -> array of shape``.
+
+    >>> w = torch_uniform(0.5)(jax.random.key(0), (3, 4), jnp.float32)
+    >>> w.shape, bool(jnp.all(jnp.abs(w) <= 0.5))
+    ((3, 4), True)
+    """
 
     def init(key: jax.Array, shape: Sequence[int], dtype: DTypeLike = jnp.float32) -> jax.Array:
         return jax.random.uniform(key, tuple(shape), dtype, minval=-bound, maxval=bound)
@@ -39,13 +50,34 @@ def kaiming_uniform(fan_in: int, a: float = math.sqrt(5.0)) -> nnx.Initializer:
     ``bound = gain * sqrt(3 / fan_in)`` with ``gain = sqrt(2 / (1 + a**2))``; torch's default
     ``a = sqrt(5)`` gives ``bound = 1 / sqrt(fan_in)``. The fan is passed explicitly because JAX
     layouts put it on different axes than torch's.
+
+    Args:
+      fan_in: inputs per output unit.
+      a: the negative slope torch's formula takes.
+
+    Returns:
+      ``init(key, shape, dtype=float32) -> array of shape``.
+
+    >>> w = kaiming_uniform(4)(jax.random.key(0), (4, 2), jnp.float32)
+    >>> w.shape, bool(jnp.all(jnp.abs(w) <= 0.5))
+    ((4, 2), True)
     """
     gain = math.sqrt(2.0 / (1.0 + a * a))
     return torch_uniform(gain * math.sqrt(3.0 / fan_in))
 
 
 def bias_bound(fan_in: int) -> float:
-    """torch's bias bound ``1/sqrt(fan_in)`` (0 when the fan is empty)."""
+    """torch's bias bound ``1/sqrt(fan_in)`` (0 when the fan is empty).
+
+    Args:
+      fan_in: inputs per output unit.
+
+    Returns:
+      The bound, a Python float.
+
+    >>> bias_bound(4), bias_bound(0)
+    (0.5, 0.0)
+    """
     return 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
 
 
@@ -64,6 +96,8 @@ def _pair(name: str, value: int | Sequence[int]) -> tuple[int, int]:
 
 class Linear(nnx.Module):
     """``torch.nn.Linear`` with a ``(in_features, out_features)`` kernel: ``y = x @ kernel + bias``.
+
+    Maps ``(..., in_features)`` inputs to ``(..., out_features)``.
 
     Args:
       in_features: size of the last input axis.
@@ -111,9 +145,11 @@ class Linear(nnx.Module):
 class Conv2d(nnx.Module):
     """``torch.nn.Conv2d`` on NHWC inputs with an HWIO kernel.
 
-    Args mirror torch: ``padding`` is an int, a pair, ``"valid"`` or ``"same"``; ``padding_mode``
-    is ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``. Unbatched ``(H, W, C)``
-    inputs are accepted as torch accepts ``(C, H, W)``.
+    Maps ``(N, H, W, in_channels)`` to ``(N, Ho, Wo, out_channels)``; the kernel is
+    ``(kh, kw, in_channels // groups, out_channels)``. Args mirror torch: ``padding`` is an int,
+    a pair, ``"valid"`` or ``"same"``; ``padding_mode`` is ``"zeros"``, ``"reflect"``,
+    ``"replicate"`` or ``"circular"``. Unbatched ``(H, W, C)`` inputs are accepted as torch
+    accepts ``(C, H, W)``.
 
     >>> conv = Conv2d(1, 6, 3, rngs=nnx.Rngs(0))
     >>> conv(jnp.ones((2, 32, 32, 1), jnp.float32)).shape
@@ -212,6 +248,17 @@ def clamp_min(x: ArrayLike, min: float = 0.0) -> jax.Array:  # noqa: A002 - torc
 
     ``jax.nn.relu`` has gradient 0 at 0 and ``jnp.maximum`` splits ties 0.5/0.5; torch's clamp
     passes the gradient through at the boundary, so the MLP port needs this form to match it.
+
+    Args:
+      x: an array of any shape.
+      min: the lower bound.
+
+    Returns:
+      The clamped array, the shape and dtype of ``x``.
+
+    >>> x = jnp.asarray([-1.0, 0.0, 2.0], jnp.float32)
+    >>> clamp_min(x).tolist(), jax.grad(lambda v: jnp.sum(clamp_min(v)))(x).tolist()
+    ([0.0, 0.0, 2.0], [0.0, 1.0, 1.0])
     """
     x = jnp.asarray(x)
     return jnp.where(x >= min, x, jnp.asarray(min, x.dtype))

@@ -41,7 +41,13 @@ BatchFn = Callable[[PyTree, jax.Array, jax.Array, jax.Array], PyTree]
 
 
 class TrainState(NamedTuple):
-    """Everything a step changes: parameters, optimiser state and the step count."""
+    """Everything a step changes.
+
+    Attributes:
+      params: the parameter pytree.
+      opt_state: the optimiser's state for ``params``.
+      step: the number of steps taken, an int32 scalar.
+    """
 
     params: PyTree
     opt_state: optax.OptState
@@ -56,6 +62,24 @@ def make_train_step(
     The loss is the one computed before the update, as ``loss.item()`` is in a torch loop that
     calls ``backward`` and ``step`` afterwards. With ``with_grads`` the step also emits the
     gradients (``(loss, grads)``), for scripts that print them as the tutorials do.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      optimizer: an optax transformation.
+      with_grads: emit ``(loss, grads)`` instead of ``loss``.
+
+    Returns:
+      ``train_step``, taking a :class:`TrainState` and a batch; the loss has shape ``()`` and
+      the grads the structure of ``params``.
+
+    >>> def loss_fn(p, b):
+    ...     return jnp.sum((p - b) ** 2)
+    >>> step = make_train_step(loss_fn, optax.sgd(0.25))
+    >>> p = jnp.zeros((2,), jnp.float32)
+    >>> state = TrainState(p, optax.sgd(0.25).init(p), jnp.zeros((), jnp.int32))
+    >>> state, loss = step(state, jnp.ones((2,), jnp.float32))
+    >>> float(loss), state.params.tolist(), int(state.step)
+    (2.0, [0.5, 0.5], 1)
     """
 
     def train_step(state: TrainState, batch: PyTree) -> tuple[TrainState, Any]:
@@ -83,9 +107,25 @@ def train_loop(
     Either ``batch`` is used at every step (full-batch training, ``steps`` required), or
     ``batches`` is a pytree whose leaves have a leading axis of one entry per step.
 
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar``.
+      optimizer: an optax transformation.
+      params: initial parameters.
+      batch: the batch of every step (with ``steps``).
+      batches: one batch per step, stacked on a leading axis (without ``steps``).
+      steps: number of steps (with ``batch``).
+      with_grads: also return every step's gradients.
+
     Returns:
       ``(final_params, losses)`` with ``losses`` of shape ``(steps,)``; with ``with_grads``,
       ``(final_params, (losses, grads))`` where each grads leaf has a leading step axis.
+
+    >>> def loss_fn(p, b):
+    ...     return jnp.sum((p - b) ** 2)
+    >>> p, b = jnp.zeros((2,), jnp.float32), jnp.ones((2,), jnp.float32)
+    >>> final, losses = train_loop(loss_fn, optax.sgd(0.25), p, batch=b, steps=3)
+    >>> final.tolist(), losses.tolist()
+    ([0.875, 0.875], [2.0, 0.5, 0.125])
     """
     if (batches is None) == (steps is None):
         raise ValueError("pass exactly one of `batches` (one per step) or `steps` (with `batch`)")
@@ -101,9 +141,12 @@ def train_loop(
 class LoopState(NamedTuple):
     """What the chunked driver carries from step to step and checkpoints.
 
-    ``key`` is the run's data key (batches are a pure function of it, the epoch and the step);
-    ``bad_step`` is -1 while every step has been finite, else the step that was not (the state
-    is frozen just before it); ``skipped`` counts steps whose update was dropped.
+    Attributes:
+      train: the :class:`TrainState`.
+      key: the run's data key (batches are a pure function of it, the epoch and the step).
+      bad_step: -1 while every step has been finite, else the step that was not (the state is
+        frozen just before it); an int32 scalar.
+      skipped: how many steps had their update dropped; an int32 scalar.
     """
 
     train: TrainState
@@ -113,7 +156,16 @@ class LoopState(NamedTuple):
 
 
 class Chunk(NamedTuple):
-    """One chunk's outcome, on the host: its first step, per-step losses and finiteness flags."""
+    """One chunk's outcome, on the host.
+
+    Attributes:
+      state: the :class:`LoopState` after the chunk.
+      start: the chunk's first step.
+      losses: ``(length,)`` per-step losses.
+      finite: ``(length,)`` booleans, whether each step was finite.
+      bad_step: the first non-finite step not skipped, or -1.
+      skipped: steps skipped so far in the run.
+    """
 
     state: LoopState
     start: int
@@ -124,7 +176,11 @@ class Chunk(NamedTuple):
 
     @property
     def stop(self) -> int:
-        """The step after the chunk's last one."""
+        """The step after the chunk's last one.
+
+        >>> Chunk(None, 4, np.zeros(3), np.ones(3, bool), -1, 0).stop
+        7
+        """
         return self.start + len(self.losses)
 
 
@@ -139,6 +195,10 @@ def full_batch(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) 
 
     Returns:
       ``data`` itself.
+
+    >>> data = (jnp.ones((4, 3), jnp.float32), jnp.zeros((4,), jnp.float32))
+    >>> full_batch(data, jax.random.key(0), 7, 0) is data
+    True
     """
     del key, epoch, step
     return data
@@ -155,7 +215,11 @@ def init_loop_state(
       key: the run's data key (a typed ``jax.random.key``).
 
     Returns:
-      A :class:`LoopState`.
+      A :class:`LoopState` with scalar int32 ``step``, ``bad_step`` and ``skipped``.
+
+    >>> state = init_loop_state(jnp.zeros((2,), jnp.float32), optax.sgd(0.1), jax.random.key(0))
+    >>> int(state.train.step), int(state.bad_step), int(state.skipped)
+    (0, -1, 0)
     """
     step = jnp.zeros((), jnp.int32)
     return LoopState(
@@ -208,6 +272,14 @@ def make_chunk_runner(
 
     Returns:
       The jitted ``run_chunk``; ``losses`` and ``finite`` have shape ``(length,)``.
+
+    >>> def loss_fn(p, b):
+    ...     return jnp.sum((p - b) ** 2)
+    >>> run_chunk = make_chunk_runner(loss_fn, optax.sgd(0.25))
+    >>> state = init_loop_state(jnp.zeros((2,), jnp.float32), optax.sgd(0.25), jax.random.key(0))
+    >>> state, (losses, finite) = run_chunk(state, jnp.ones((2,), jnp.float32), length=3)
+    >>> losses.tolist(), finite.tolist(), int(state.train.step), int(state.bad_step)
+    ([2.0, 0.5, 0.125], [True, True, True], 3, -1)
     """
     train_step = make_train_step(loss_fn, optimizer, with_grads=True)
 
@@ -266,7 +338,17 @@ def run_chunks(
       to_host: fetches arrays to NumPy (multi-process runs pass one that reads a local replica).
 
     Yields:
-      A :class:`Chunk` per chunk, holding the state after it.
+      A :class:`Chunk` per chunk, holding the state after it; ``losses`` and ``finite`` are
+      ``(length,)`` NumPy arrays.
+
+    >>> def loss_fn(p, b):
+    ...     return jnp.sum((p - b) ** 2)
+    >>> run_chunk = make_chunk_runner(loss_fn, optax.sgd(0.25))
+    >>> state = init_loop_state(jnp.zeros((2,), jnp.float32), optax.sgd(0.25), jax.random.key(0))
+    >>> data = jnp.ones((2,), jnp.float32)
+    >>> chunks = list(run_chunks(run_chunk, state, data, start=0, stop=5, chunk_size=2))
+    >>> [(c.start, c.stop) for c in chunks], chunks[-1].losses.tolist()
+    ([(0, 2), (2, 4), (4, 5)], [0.0078125])
     """
     step = start
     while step < stop:
@@ -310,6 +392,16 @@ def epoch_loop(
 
     Returns:
       ``(final_params, losses)`` with ``losses: [epochs, steps_per_epoch]``.
+
+    >>> def loss_fn(w, batch):
+    ...     x, y = batch
+    ...     return jnp.mean((x * w - y) ** 2)
+    >>> x = jnp.arange(5, dtype=jnp.float32)
+    >>> orders = jnp.stack([jnp.arange(5), jnp.arange(5)[::-1]])
+    >>> w, losses = epoch_loop(loss_fn, optax.sgd(0.01), jnp.ones((), jnp.float32), (x, 2 * x),
+    ...                        orders, 2)
+    >>> losses.shape, w.shape
+    ((2, 3), ())
     """
     from jaxnets.data import epoch_arrays  # data imports nothing from here; keep it lazy anyway
 

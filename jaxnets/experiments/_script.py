@@ -16,7 +16,22 @@ DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 def parser(
     description: str, *, steps: int, steps_name: str = "steps", lr: float
 ) -> argparse.ArgumentParser:
-    """The options every experiment script takes; callers add their own."""
+    """The options every experiment script takes; callers add their own.
+
+    Args:
+      description: the ``--help`` description.
+      steps: default of the steps option.
+      steps_name: its name, ``steps`` or ``epochs``.
+      lr: default learning rate.
+
+    Returns:
+      An ``argparse.ArgumentParser`` with ``--<steps_name>``, ``--lr``, ``--seed``, ``--dtype``
+      and ``--plot``.
+
+    >>> args = parser("demo", steps=5, steps_name="epochs", lr=0.1).parse_args(["--lr", "0.5"])
+    >>> args.epochs, args.lr, args.seed, args.dtype, args.plot
+    (5, 0.5, 0, 'float32', None)
+    """
     p = argparse.ArgumentParser(description=description)
     p.add_argument(
         f"--{steps_name}", type=int, default=steps, help=f"{steps_name} (default {steps})"
@@ -29,7 +44,17 @@ def parser(
 
 
 def setup_dtype(name: str) -> jnp.dtype:
-    """Enable x64 when float64 is asked for (it must happen before arrays are created)."""
+    """Enable x64 when float64 is asked for (it must happen before arrays are created).
+
+    Args:
+      name: ``"float32"`` or ``"float64"``.
+
+    Returns:
+      The dtype, ``jnp.float32`` or ``jnp.float64``.
+
+    >>> setup_dtype("float32") is jnp.float32
+    True
+    """
     if name == "float64":
         jax.config.update("jax_enable_x64", True)
     return DTYPES[name]
@@ -38,7 +63,23 @@ def setup_dtype(name: str) -> jnp.dtype:
 def save_loss_plot(
     losses: Sequence[float] | jax.Array, path: Path, title: str, xlabel: str
 ) -> Path:
-    """Plot a loss curve, on a log scale when it spans more than two decades."""
+    """Plot a loss curve, on a log scale when it spans more than two decades.
+
+    Args:
+      losses: ``(steps,)`` loss values.
+      path: the PNG to write (parent directories are created).
+      title: the plot title.
+      xlabel: the x-axis label.
+
+    Returns:
+      ``path``.
+
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = save_loss_plot([1.0, 0.1, 0.001], Path(tmp) / "loss.png", "demo", "Step")
+    ...     path.name, path.stat().st_size > 0
+    ('loss.png', True)
+    """
     import matplotlib
 
     matplotlib.use("Agg")

@@ -33,18 +33,50 @@ REDUCTIONS = ("mean", "sum")
 
 
 def square(x: ArrayLike) -> jax.Array:
-    """``y = x ** 2``, the tutorial's function."""
+    """``y = x ** 2``, the tutorial's function.
+
+    Args:
+      x: an array of any shape.
+
+    Returns:
+      ``x ** 2``, the shape of ``x``.
+
+    >>> square(jnp.asarray([1.0, 2.0, 3.0], jnp.float32)).tolist()
+    [1.0, 4.0, 9.0]
+    """
     return jnp.square(x)
 
 
 def scalar_grad(x: ArrayLike) -> jax.Array:
-    """``x = tensor(1.0, requires_grad=True); (x**2).backward(); x.grad`` -> ``2x``."""
+    """``x = tensor(1.0, requires_grad=True); (x**2).backward(); x.grad`` -> ``2x``.
+
+    Args:
+      x: a scalar, shape ``()``.
+
+    Returns:
+      ``2x``, shape ``()``.
+
+    >>> float(scalar_grad(jnp.asarray(1.0, jnp.float32)))
+    2.0
+    """
     return jax.grad(square)(x)
 
 
 def vector_grad_error(x: ArrayLike) -> str:
-    """The tutorial's ``y.backward()`` on a vector ``y``: torch raises ``RuntimeError: grad can be
-    implicitly created only for scalar outputs``; ``jax.grad`` raises a ``TypeError`` likewise."""
+    """The tutorial's ``y.backward()`` on a vector ``y``, which fails.
+
+    torch raises ``RuntimeError: grad can be implicitly created only for scalar outputs``;
+    ``jax.grad`` raises a ``TypeError`` likewise.
+
+    Args:
+      x: a vector, shape ``(n,)``.
+
+    Returns:
+      The first line of JAX's error message.
+
+    >>> vector_grad_error(jnp.asarray([1.0, 2.0, 3.0], jnp.float32))
+    'Gradient only defined for scalar-output functions. Output had shape: (3,).'
+    """
     try:
         jax.grad(square)(x)
     except TypeError as err:
@@ -53,19 +85,53 @@ def vector_grad_error(x: ArrayLike) -> str:
 
 
 def vector_vjp(x: ArrayLike, cotangent: ArrayLike) -> jax.Array:
-    """``y.backward(v)``: the vector-Jacobian product with an explicit cotangent ``v``."""
+    """``y.backward(v)``: the vector-Jacobian product with an explicit cotangent ``v``.
+
+    Args:
+      x: ``(n,)`` input.
+      cotangent: ``(n,)``, torch's ``gradient`` argument.
+
+    Returns:
+      ``2 * x * cotangent``, shape ``(n,)``.
+
+    >>> x = jnp.asarray([1.0, 2.0, 3.0], jnp.float32)
+    >>> vector_vjp(x, jnp.ones((3,), jnp.float32)).tolist()
+    [2.0, 4.0, 6.0]
+    """
     _, pullback = jax.vjp(square, x)
     return pullback(cotangent)[0]
 
 
 def vector_mean_grad(x: ArrayLike) -> jax.Array:
-    """``y.mean().backward()``: reduce to a scalar first; ``d mean(x**2) / dx = 2x / n``."""
+    """``y.mean().backward()``: reduce to a scalar first; ``d mean(x**2) / dx = 2x / n``.
+
+    Args:
+      x: ``(n,)`` input.
+
+    Returns:
+      ``2x / n``, shape ``(n,)``.
+
+    >>> g = vector_mean_grad(jnp.asarray([1.0, 2.0, 3.0], jnp.float32))
+    >>> [round(v, 4) for v in g.tolist()]
+    [0.6667, 1.3333, 2.0]
+    """
     return jax.grad(lambda v: jnp.mean(square(v)))(x)
 
 
 def detach_grad(x: ArrayLike) -> jax.Array:
-    """``(y.detach() * x).sum()`` with ``y = x**2``: the detached factor is a constant, so the
-    gradient is ``x**2`` instead of ``3 x**2``."""
+    """``(y.detach() * x).sum()`` with ``y = x**2``.
+
+    The detached factor is a constant, so the gradient is ``x**2`` instead of ``3 x**2``.
+
+    Args:
+      x: ``(n,)`` input.
+
+    Returns:
+      ``x ** 2``, shape ``(n,)``.
+
+    >>> detach_grad(jnp.asarray([1.0, 2.0, 3.0], jnp.float32)).tolist()
+    [1.0, 4.0, 9.0]
+    """
     return jax.grad(lambda v: jnp.sum(jax.lax.stop_gradient(square(v)) * v))(x)
 
 
@@ -73,19 +139,55 @@ def accumulated_grad(x: ArrayLike, times: int) -> jax.Array:
     """What ``.grad`` holds after ``times`` calls of ``y.sum().backward()`` without ``zero_()``.
 
     JAX returns a fresh gradient per call, so accumulation is an explicit sum.
+
+    Args:
+      x: input of any shape.
+      times: how many backward calls to accumulate.
+
+    Returns:
+      ``times * 2x``, the shape of ``x``.
+
+    >>> accumulated_grad(jnp.asarray([1.0, 2.0, 3.0], jnp.float32), 3).tolist()
+    [6.0, 12.0, 18.0]
     """
     grad_fn = jax.grad(lambda v: jnp.sum(square(v)))
     return sum((grad_fn(x) for _ in range(times)), jnp.zeros_like(jnp.asarray(x)))
 
 
 def graph_grads(x: ArrayLike, y: ArrayLike) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``z = x * y; loss = z.sum(); loss.backward()``: returns ``(loss, x.grad, y.grad)``."""
+    """``z = x * y; loss = z.sum(); loss.backward()``.
+
+    Args:
+      x: ``(n,)`` input.
+      y: ``(n,)`` input.
+
+    Returns:
+      ``(loss, x.grad, y.grad)``: shape ``()``, then ``y`` and ``x`` themselves, ``(n,)`` each.
+
+    >>> x = jnp.asarray([1.0, 2.0, 3.0], jnp.float32)
+    >>> y = jnp.asarray([4.0, 5.0, 6.0], jnp.float32)
+    >>> loss, grad_x, grad_y = graph_grads(x, y)
+    >>> float(loss), grad_x.tolist(), grad_y.tolist()
+    (32.0, [4.0, 5.0, 6.0], [1.0, 2.0, 3.0])
+    """
     loss, (grad_x, grad_y) = jax.value_and_grad(lambda a, b: jnp.sum(a * b), argnums=(0, 1))(x, y)
     return loss, grad_x, grad_y
 
 
 def graph_text(x: ArrayLike, y: ArrayLike) -> str:
-    """JAX's view of the graph that torch records in ``grad_fn``: the traced program."""
+    """JAX's view of the graph that torch records in ``grad_fn``: the traced program.
+
+    Args:
+      x: ``(n,)`` input.
+      y: ``(n,)`` input.
+
+    Returns:
+      The jaxpr of ``sum(x * y)`` as text.
+
+    >>> text = graph_text(jnp.ones((3,), jnp.float32), jnp.ones((3,), jnp.float32))
+    >>> "mul" in text, "reduce_sum" in text
+    (True, True)
+    """
     return str(jax.make_jaxpr(lambda a, b: jnp.sum(a * b))(x, y))
 
 
@@ -101,8 +203,25 @@ def _loss(name: str, input: jax.Array, target: jax.Array, reduction: str) -> jax
 
 
 def loss_inputs(inputs: Arrays) -> dict[str, tuple[jax.Array, jax.Array]]:
-    """``(input, target)`` for each loss, from the drawn arrays: regression pairs, logits with
-    class indices, probabilities with binary targets, logits with binary targets."""
+    """``(input, target)`` for each loss, from the drawn arrays.
+
+    Regression pairs for ``mse`` and ``l1``, logits with class indices for ``cross_entropy``,
+    probabilities with binary targets for ``bce``, logits with binary targets for
+    ``bce_with_logits``.
+
+    Args:
+      inputs: the arrays of :func:`draw_inputs`.
+
+    Returns:
+      ``{loss name: (input, target)}``; inputs are ``(batch, classes)``, class indices
+      ``(batch,)``.
+
+    >>> pairs = loss_inputs(draw_inputs(jax.random.key(0), batch=2, classes=3))
+    >>> {name: (i.shape, t.shape) for name, (i, t) in pairs.items()}["cross_entropy"]
+    ((2, 3), (2,))
+    >>> sorted(pairs) == sorted(LOSSES)
+    True
+    """
     return {
         "mse": (inputs["prediction"], inputs["regression_target"]),
         "l1": (inputs["prediction"], inputs["regression_target"]),
@@ -113,8 +232,21 @@ def loss_inputs(inputs: Arrays) -> dict[str, tuple[jax.Array, jax.Array]]:
 
 
 def lessons(inputs: Arrays) -> Arrays:
-    """Every lesson's result by name. ``inputs`` holds ``x_scalar``, ``x_vector``,
-    ``cotangent``, ``graph_x``, ``graph_y`` and the loss inputs (see ``loss_inputs``)."""
+    """Every lesson's result by name.
+
+    Args:
+      inputs: holds ``x_scalar``, ``x_vector``, ``cotangent``, ``graph_x``, ``graph_y`` and the
+        loss inputs (see :func:`draw_inputs` and :func:`loss_inputs`).
+
+    Returns:
+      ``{name: array}``: the gradient lessons (shapes of their inputs), the graph's loss and
+      gradients, and for each loss and reduction its value (``()``) and its gradient with respect
+      to the input (``<loss>_<reduction>`` and ``<loss>_<reduction>_grad``).
+
+    >>> out = lessons(draw_inputs(jax.random.key(0), batch=2, classes=3))
+    >>> len(out), float(out["scalar_grad"]), out["mse_mean"].shape, out["mse_mean_grad"].shape
+    (28, 2.0, (), (2, 3))
+    """
     x_vector = inputs["x_vector"]
     out = {
         "scalar_grad": scalar_grad(inputs["x_scalar"]),
@@ -137,7 +269,22 @@ def lessons(inputs: Arrays) -> Arrays:
 def draw_inputs(
     key: jax.Array, dtype: jnp.dtype = jnp.float32, batch: int = 4, classes: int = 5
 ) -> Arrays:
-    """Random inputs for ``lessons`` (the scalar and vector are the tutorial's 1.0 and [1,2,3])."""
+    """Random inputs for :func:`lessons` (the scalar and vector are the tutorial's 1.0 and [1,2,3]).
+
+    Args:
+      key: a ``jax.random.key``.
+      dtype: floating dtype of every array but the class indices.
+      batch: rows of the loss inputs.
+      classes: columns of the loss inputs, and the number of classes.
+
+    Returns:
+      ``x_scalar: ()``, ``x_vector``, ``cotangent``, ``graph_x``, ``graph_y``: ``(3,)``, integer
+      ``classes: (batch,)`` and the other loss inputs ``(batch, classes)``.
+
+    >>> inputs = draw_inputs(jax.random.key(0), batch=2, classes=3)
+    >>> inputs["x_vector"].tolist(), inputs["logits"].shape, inputs["classes"].shape
+    ([1.0, 2.0, 3.0], (2, 3), (2,))
+    """
     keys = jax.random.split(key, 8)
     return {
         "x_scalar": jnp.asarray(1.0, dtype),
@@ -155,6 +302,13 @@ def draw_inputs(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: print every lesson as the tutorial does, then each loss's value per reduction.
+
+    The lessons are the scalar gradient, the vector ``backward()`` error, the VJP, the mean's
+    gradient, ``detach``, accumulation over three calls and the traced graph; nothing is saved.
+    The only option is ``--seed``; run ``python -m jaxnets.experiments.autograd_basics --help``.
+    ``argv`` defaults to ``sys.argv``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -30,6 +30,14 @@ class Net(nnx.Module):
 
     Takes NHWC images ``(B, 32, 32, 1)`` and returns ``(B, 2)``. The flatten runs over
     ``(H, W, C)``, not torch's ``(C, H, W)``: ``parity.convert`` permutes fc1's rows to match.
+
+    Args:
+      dtype: parameter dtype.
+      rngs: NNX random streams (``params`` is used).
+
+    >>> net = nnx.eval_shape(lambda: Net(rngs=nnx.Rngs(0)))  # shapes only, nothing allocated
+    >>> net.conv1.kernel.shape, net.fc1.kernel.shape, net.fc3.kernel.shape
+    ((3, 3, 1, 6), (12544, 512), (64, 2))
     """
 
     def __init__(self, *, dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
@@ -56,20 +64,53 @@ def _abstract_net() -> tuple[nnx.GraphDef, Params]:
 
 
 def param_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
-    """``{"conv1": {"kernel": (3, 3, 1, 6), "bias": (6,)}, ...}``: the JAX-layout shapes."""
+    """The JAX-layout shape of every parameter, computed without allocating any.
+
+    Returns:
+      ``{"conv1": {"kernel": (3, 3, 1, 6), "bias": (6,)}, ...}`` for conv1, conv2, fc1, fc2, fc3.
+
+    >>> shapes = param_shapes()
+    >>> sorted(shapes), shapes["conv2"]["kernel"], shapes["fc1"]["kernel"]
+    (['conv1', 'conv2', 'fc1', 'fc2', 'fc3'], (3, 3, 6, 16), (12544, 512))
+    """
     return jax.tree.map(lambda leaf: tuple(leaf.shape), _abstract_net()[1])
 
 
 def apply(params: Params, x: ArrayLike) -> jax.Array:
-    """Pure forward pass: ``Net`` with ``params`` (a pure dict) on NHWC ``x``; ``(B, 2)`` out."""
+    """Pure forward pass: ``Net`` with ``params`` (a pure dict) on NHWC ``x``.
+
+    Args:
+      params: a pure parameter dict shaped like :func:`param_shapes`.
+      x: ``(B, 32, 32, 1)`` images.
+
+    Returns:
+      ``(B, 2)`` outputs.
+
+    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> jax.eval_shape(apply, params, x).shape
+    (1, 2)
+    """
     return nnx.merge(_abstract_net()[0], params)(x)
 
 
 def init(
     key: jax.Array, *, batch_size: int = 1, dtype: jnp.dtype = jnp.float32
 ) -> tuple[Params, jax.Array, jax.Array]:
-    """Draw ``(params, x, target)``: torch-default initialised ``Net``, ``x: (B, 32, 32, 1)``,
-    ``target: (B, 2)`` standard normal."""
+    """Draw ``(params, x, target)``: a torch-default initialised ``Net`` and standard-normal data.
+
+    Args:
+      key: a ``jax.random.key``.
+      batch_size: images ``B`` (tutorial: 1).
+      dtype: dtype of the parameters and data.
+
+    Returns:
+      ``params`` shaped like :func:`param_shapes`, ``x: (B, 32, 32, 1)`` and ``target: (B, 2)``.
+
+    >>> init_2 = lambda key: init(key, batch_size=2)
+    >>> params, x, target = jax.eval_shape(init_2, jax.random.key(0))  # shapes only
+    >>> params["fc3"]["kernel"].shape, x.shape, target.shape
+    ((64, 2), (2, 32, 32, 1), (2, 2))
+    """
     batch_size = validate.positive_int(batch_size, "batch_size")
     key_net, key_x, key_target = jax.random.split(key, 3)
     net = Net(dtype=dtype, rngs=nnx.Rngs(params=key_net))
@@ -80,7 +121,19 @@ def init(
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
-    """``nn.L1Loss()(net(x), target)``: mean absolute error over the batch and both outputs."""
+    """``nn.L1Loss()(net(x), target)``: mean absolute error over the batch and both outputs.
+
+    Args:
+      params: a pure parameter dict shaped like :func:`param_shapes`.
+      batch: ``(x, target)`` with ``x: (B, 32, 32, 1)`` and ``target: (B, 2)``.
+
+    Returns:
+      The scalar loss, shape ``()``.
+
+    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> jax.eval_shape(loss_fn, params, (x, target)).shape
+    ()
+    """
     x, target = batch
     return losses.l1_loss(apply(params, x), target)
 
@@ -91,7 +144,24 @@ def _train(params, x, target, *, steps, learning_rate):
 
 
 def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
-    """Raise one clear error for wrong parameter keys/shapes or wrong input shapes."""
+    """Raise one clear error for wrong parameter keys/shapes or wrong input shapes.
+
+    Args:
+      params: must match :func:`param_shapes`.
+      x: ``(B, 32, 32, 1)`` floating images.
+      target: ``(B, 2)`` floating targets.
+
+    Returns:
+      ``None``; raises ``ValueError`` (structure, shapes) or ``TypeError`` (dtypes).
+
+    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> check_inputs(params, x, target)
+    >>> try:
+    ...     check_inputs(params, jnp.zeros((1, 28, 28, 1), jnp.float32), target)
+    ... except ValueError as err:
+    ...     print(err)  # doctest: +ELLIPSIS
+    shape mismatch: x: expected shape (B=1, 32, 32, 1), got (1, 28, 28, 1) ...
+    """
     expected = param_shapes()
     problems = []
     try:
@@ -120,10 +190,27 @@ def train(
     steps: int = 100,
     learning_rate: float = 0.01,
 ) -> tuple[Params, jax.Array]:
-    """Repeat the tutorial's SGD step; returns ``(final_params, losses)``, ``losses: (steps,)``.
+    """Repeat the tutorial's SGD step ``steps`` times as one jitted ``lax.scan``.
 
     ``losses[0]`` is the tutorial's first loss and ``apply(final_params, x)`` after ``steps=1``
-    is its second forward pass.
+    is its second forward pass. Arguments are checked before anything is compiled.
+
+    Args:
+      params: a pure parameter dict shaped like :func:`param_shapes`.
+      x: ``(B, 32, 32, 1)`` images.
+      target: ``(B, 2)`` targets.
+      steps: optimiser steps.
+      learning_rate: SGD learning rate (tutorial: 0.01).
+
+    Returns:
+      ``(final_params, losses)``: params of the input shapes and ``losses: (steps,)``.
+
+    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> try:
+    ...     train(params, x, target, steps=0)
+    ... except ValueError as err:
+    ...     print(err)
+    steps must be >= 1, got 0
     """
     check_inputs(params, x, target)
     steps = validate.positive_int(steps, "steps")
@@ -134,6 +221,13 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: the tutorial's run, printing the network's output before the step, the L1 loss,
+    the output after one SGD step, then ``step <t>  loss <loss>`` for ``--steps`` steps.
+
+    The loss curve is saved as a PNG (``--plot``, by default ``cnn_loss.png``) whose path is
+    printed last. Options are ``--steps``, ``--lr``, ``--batch-size``, ``--seed``, ``--dtype`` and
+    ``--plot``; run ``python -m jaxnets.experiments.cnn --help``. ``argv`` defaults to ``sys.argv``.
+    """
     parser = _script.parser(__doc__.splitlines()[0], steps=100, lr=0.01)
     parser.add_argument("--batch-size", type=int, default=1, help="images per step (tutorial: 1)")
     parser.set_defaults(plot=_script.Path("cnn_loss.png"))

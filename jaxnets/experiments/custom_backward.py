@@ -28,9 +28,24 @@ Params = dict[str, jax.Array]
 
 
 def init(key: jax.Array, *, n: int = N, d: int = D, dtype: jnp.dtype = jnp.float32):
-    """``(params, X, y)``: latent weights ``W ~ U(-1, 1)`` of shape ``(d, 1)``, ``scale = 1``,
-    ``X: (n, d)`` standard normal, and targets from a binary teacher,
-    ``y = 0.5 * X @ sign(w_true) + 0.1 * noise`` of shape ``(n, 1)``."""
+    """Draw ``(params, X, y)`` for the binary-weight regression.
+
+    Latent weights ``W ~ U(-1, 1)``, ``scale = 1``, ``X`` standard normal, and targets from a
+    binary teacher, ``y = 0.5 * X @ sign(w_true) + 0.1 * noise``.
+
+    Args:
+      key: a ``jax.random.key``.
+      n: samples.
+      d: features.
+      dtype: dtype of every array.
+
+    Returns:
+      ``params = {"W": (d, 1), "scale": (1,)}``, ``X: (n, d)`` and ``y: (n, 1)``.
+
+    >>> params, X, y = init(jax.random.key(0), n=4, d=3)
+    >>> {k: v.shape for k, v in params.items()}, X.shape, y.shape
+    ({'W': (3, 1), 'scale': (1,)}, (4, 3), (4, 1))
+    """
     key_w, key_x, key_teacher, key_noise = jax.random.split(key, 4)
     params = {
         "W": jax.random.uniform(key_w, (d, 1), dtype, minval=-1.0, maxval=1.0),
@@ -43,11 +58,39 @@ def init(key: jax.Array, *, n: int = N, d: int = D, dtype: jnp.dtype = jnp.float
 
 
 def predict(params: Params, X: ArrayLike) -> jax.Array:
+    """``clip_gradient(X @ sign_ste(penalty(W))) * scale``: the forward pass uses ``sign(W)`` only.
+
+    Args:
+      params: ``{"W": (d, 1), "scale": (1,)}``.
+      X: ``(n, d)`` inputs.
+
+    Returns:
+      ``(n, 1)`` predictions.
+
+    >>> params = {"W": jnp.asarray([[0.5], [-0.2], [0.1]], jnp.float32),
+    ...           "scale": jnp.ones((1,), jnp.float32)}
+    >>> predict(params, jnp.ones((2, 3), jnp.float32)).tolist()  # sign(W) = [1, -1, 1]
+    [[1.0], [1.0]]
+    """
     binary = autograd.sign_ste(autograd.gradient_penalty(params["W"], PENALTY))
     return autograd.clip_gradient(X @ binary, CLIP) * params["scale"][None, :]
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
+    """``nn.MSELoss()(predict(params, X), y)``, with the custom gradients of :func:`predict`.
+
+    Args:
+      params: ``{"W": (d, 1), "scale": (1,)}``.
+      batch: ``(X, y)`` with ``X: (n, d)`` and ``y: (n, 1)``.
+
+    Returns:
+      The scalar loss, shape ``()``.
+
+    >>> params = {"W": jnp.asarray([[0.5], [-0.2], [0.1]], jnp.float32),
+    ...           "scale": jnp.ones((1,), jnp.float32)}
+    >>> float(loss_fn(params, (jnp.ones((2, 3), jnp.float32), jnp.zeros((2, 1), jnp.float32))))
+    1.0
+    """
     X, y = batch
     return losses.mse_loss(predict(params, X), y)
 
@@ -60,7 +103,23 @@ def _train(params, X, y, *, steps, learning_rate):
 def train(
     params: Params, X: ArrayLike, y: ArrayLike, *, steps: int = 100, learning_rate: float = 0.05
 ) -> tuple[Params, jax.Array]:
-    """Full-batch SGD; returns ``(final_params, losses)`` with ``losses: (steps,)``."""
+    """Full-batch SGD through the custom backward passes: ``steps`` steps, one jitted scan.
+
+    Args:
+      params: ``{"W": (D, 1), "scale": (1,)}``.
+      X: ``(N, D)`` inputs.
+      y: ``(N, 1)`` targets.
+      steps: optimiser steps.
+      learning_rate: SGD learning rate.
+
+    Returns:
+      ``(final_params, losses)``: params of the input shapes and ``losses: (steps,)``.
+
+    >>> params, X, y = init(jax.random.key(0), n=4, d=3)
+    >>> final, losses = train(params, X, y, steps=3)
+    >>> losses.shape, final["W"].shape
+    ((3,), (3, 1))
+    """
     if not isinstance(params, dict) or set(params) != {"W", "scale"}:
         raise ValueError(f"params must be a dict with keys ['W', 'scale'], got {params!r:.80}")
     validate.shapes(
@@ -78,6 +137,13 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: train the binary-weight model and print ``step <t>  loss <loss>`` per step.
+
+    It then prints the learned binary weights ``sign(W)`` and ``scale``, saves the loss curve as a
+    PNG (``--plot``, by default ``custom_backward_loss.png``) and prints its path. Options are
+    ``--steps``, ``--lr``, ``--seed``, ``--dtype`` and ``--plot``; run
+    ``python -m jaxnets.experiments.custom_backward --help``. ``argv`` defaults to ``sys.argv``.
+    """
     parser = _script.parser(__doc__.splitlines()[0], steps=100, lr=0.05)
     parser.set_defaults(plot=_script.Path("custom_backward_loss.png"))
     args = parser.parse_args(argv)

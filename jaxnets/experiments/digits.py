@@ -25,7 +25,18 @@ Params = dict[str, dict[str, jax.Array]]
 
 
 def load(dtype: np.dtype = np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """``(images, labels)``: ``(1797, 64)`` pixels scaled to [0, 1] and ``(1797,)`` int labels."""
+    """scikit-learn's 8x8 digits, flattened and scaled to [0, 1].
+
+    Args:
+      dtype: NumPy dtype of the pixels.
+
+    Returns:
+      ``(images, labels)``: ``(1797, 64)`` pixels and ``(1797,)`` int64 labels in 0..9.
+
+    >>> images, labels = load()
+    >>> images.shape, labels.shape, str(images.dtype), float(images.max()), int(labels.max())
+    ((1797, 64), (1797,), 'float32', 1.0, 9)
+    """
     from sklearn.datasets import load_digits  # a dependency of this experiment only
 
     digits = load_digits()
@@ -33,7 +44,18 @@ def load(dtype: np.dtype = np.float32) -> tuple[np.ndarray, np.ndarray]:
 
 
 class Classifier(nnx.Module):
-    """``Linear(64, 128) -> relu -> Linear(128, 10)`` with torch's initialisers."""
+    """``Linear(64, 128) -> relu -> Linear(128, 10)`` with torch's initialisers.
+
+    Maps ``(B, 64)`` images to ``(B, 10)`` logits.
+
+    Args:
+      dtype: parameter dtype.
+      rngs: NNX random streams (``params`` is used).
+
+    >>> model = Classifier(rngs=nnx.Rngs(0))
+    >>> model(jnp.ones((2, 64), jnp.float32)).shape
+    (2, 10)
+    """
 
     def __init__(self, *, dtype: jnp.dtype = jnp.float32, rngs: nnx.Rngs):
         self.fc1 = nn.Linear(64, HIDDEN, dtype=dtype, rngs=rngs)
@@ -49,23 +71,75 @@ def _graphdef() -> nnx.GraphDef:
 
 
 def apply(params: Params, x: ArrayLike) -> jax.Array:
-    """Logits ``(B, 10)`` for images ``(B, 64)``."""
+    """The classifier's pure form: ``Classifier`` with ``params`` merged in.
+
+    Args:
+      params: ``{"fc1": {"kernel": (64, 128), "bias": (128,)}, "fc2": {...: (128, 10), (10,)}}``.
+      x: ``(B, 64)`` images.
+
+    Returns:
+      ``(B, 10)`` logits.
+
+    >>> params = nnx.to_pure_dict(nnx.state(Classifier(rngs=nnx.Rngs(0)), nnx.Param))
+    >>> apply(params, jnp.ones((3, 64), jnp.float32)).shape
+    (3, 10)
+    """
     return nnx.merge(_graphdef(), params)(x)
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
-    """``F.cross_entropy(model(x), labels)``."""
+    """``F.cross_entropy(model(x), labels)``.
+
+    Args:
+      params: the classifier's pure parameter dict.
+      batch: ``(x, labels)`` with ``x: (B, 64)`` and integer ``labels: (B,)``.
+
+    Returns:
+      The mean cross-entropy, shape ``()``.
+
+    >>> params = nnx.to_pure_dict(nnx.state(Classifier(rngs=nnx.Rngs(0)), nnx.Param))
+    >>> loss = loss_fn(params, (jnp.ones((3, 64), jnp.float32), jnp.asarray([0, 1, 2])))
+    >>> loss.shape, bool(loss > 0)
+    ((), True)
+    """
     x, labels = batch
     return losses.cross_entropy(apply(params, x), labels)
 
 
 def accuracy(params: Params, x: ArrayLike, labels: ArrayLike) -> float:
-    """Fraction of ``labels`` predicted by the arg-max logit."""
+    """Fraction of ``labels`` predicted by the arg-max logit.
+
+    Args:
+      params: the classifier's pure parameter dict.
+      x: ``(B, 64)`` images.
+      labels: ``(B,)`` integer labels.
+
+    Returns:
+      A Python float in [0, 1].
+
+    >>> params = nnx.to_pure_dict(nnx.state(Classifier(rngs=nnx.Rngs(0)), nnx.Param))
+    >>> x = jnp.ones((2, 64), jnp.float32)
+    >>> accuracy(params, x, jnp.argmax(apply(params, x), axis=-1))
+    1.0
+    """
     return float(jnp.mean(jnp.argmax(apply(params, x), axis=-1) == jnp.asarray(labels)))
 
 
 def init(key: jax.Array, *, dtype: jnp.dtype = jnp.float32):
-    """``(params, (x_train, y_train), (x_test, y_test))`` with a random held-out split."""
+    """A fresh classifier and a random held-out split of the digits.
+
+    Args:
+      key: a ``jax.random.key`` (model and split).
+      dtype: dtype of the parameters and images.
+
+    Returns:
+      ``(params, (x_train, y_train), (x_test, y_test))`` with ``x_train: (1437, 64)``,
+      ``y_train: (1437,)``, ``x_test: (360, 64)`` and ``y_test: (360,)``.
+
+    >>> params, (x, y), (x_test, y_test) = init(jax.random.key(0))
+    >>> x.shape, y.shape, x_test.shape, y_test.shape, params["fc1"]["kernel"].shape
+    ((1437, 64), (1437,), (360, 64), (360,), (64, 128))
+    """
     key_model, key_split = jax.random.split(key)
     images, labels = load(np.dtype(dtype))
     order = np.asarray(jax.random.permutation(key_split, len(images)))
@@ -91,10 +165,32 @@ def train(
     seed: int = 0,
     orders: ArrayLike | None = None,
 ) -> tuple[Params, jax.Array]:
-    """Adam over shuffled mini-batches; returns ``(final_params, losses (epochs, steps))``.
+    """Adam over shuffled mini-batches, whole epochs as one jitted program.
 
     Epoch ``e`` visits the samples in ``jaxnets.data.epoch_order(n, seed=seed, epoch=e)``, or in
-    ``orders[e]`` when given (``[epochs, n]``, e.g. torch's sampler order).
+    ``orders[e]`` when given (``[epochs, n]``, e.g. torch's sampler order). Arguments are checked
+    before anything is compiled.
+
+    Args:
+      params: the classifier's pure parameter dict.
+      x: ``(N, 64)`` images.
+      labels: ``(N,)`` integer labels.
+      epochs: passes over the data.
+      batch_size: samples per batch (the last batch of an epoch may be smaller).
+      learning_rate: Adam learning rate.
+      seed: seed of the shuffled orders.
+      orders: optional ``(epochs, N)`` sample orders.
+
+    Returns:
+      ``(final_params, losses)`` with ``losses: (epochs, ceil(N / batch_size))``.
+
+    >>> params = nnx.to_pure_dict(nnx.state(Classifier(rngs=nnx.Rngs(0)), nnx.Param))
+    >>> x = jnp.zeros((4, 64), jnp.float32)
+    >>> try:
+    ...     train(params, x, jnp.zeros((4,), jnp.float32))
+    ... except TypeError as err:
+    ...     print(err)
+    labels must be integer class indices, got float32
     """
     validate.shapes({"x": (x, ("N", 64)), "labels": (labels, ("N",))})
     validate.floating({"x": x, "weight": params["fc1"]["kernel"]})
@@ -115,6 +211,13 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: train the classifier, print each epoch's mean loss and the held-out accuracy.
+
+    The loss of every step is saved as a PNG (``--plot``, by default ``digits_loss.png``) whose path
+    is printed last. Options are ``--epochs``, ``--lr``, ``--batch-size``, ``--seed``, ``--dtype``
+    and ``--plot``; run ``python -m jaxnets.experiments.digits --help``. ``argv`` defaults to
+    ``sys.argv``.
+    """
     parser = _script.parser(__doc__.splitlines()[0], steps=EPOCHS, steps_name="epochs", lr=1e-3)
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
     parser.set_defaults(plot=_script.Path("digits_loss.png"))

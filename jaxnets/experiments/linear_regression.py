@@ -22,7 +22,18 @@ Y_DATA = (2.0, 4.0, 6.0)
 
 
 def init(dtype: jnp.dtype = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The tutorial's ``(w, xs, ys)``: ``w = [1.0]`` of shape ``(1,)`` and the three samples."""
+    """The tutorial's ``(w, xs, ys)``: the starting weight and the three samples.
+
+    Args:
+      dtype: dtype of the three arrays.
+
+    Returns:
+      ``w = [1.0]`` of shape ``(1,)``, ``xs = [1, 2, 3]`` and ``ys = [2, 4, 6]`` of shape ``(3,)``.
+
+    >>> w, xs, ys = init(jnp.float32)
+    >>> w.tolist(), xs.tolist(), ys.tolist()
+    ([1.0], [1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
+    """
     return (
         jnp.ones((1,), dtype),
         jnp.asarray(X_DATA, dtype),
@@ -31,12 +42,35 @@ def init(dtype: jnp.dtype = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Arra
 
 
 def forward(w: jax.Array, x: ArrayLike) -> jax.Array:
-    """``x * w``, shape ``(1,)`` for a scalar ``x``."""
+    """``x * w``.
+
+    Args:
+      w: ``(1,)`` weight.
+      x: a scalar sample.
+
+    Returns:
+      ``(1,)``.
+
+    >>> forward(jnp.ones((1,), jnp.float32), 4.0).tolist()
+    [4.0]
+    """
     return x * w
 
 
 def loss_fn(w: jax.Array, sample: tuple[jax.Array, jax.Array]) -> jax.Array:
-    """``(x*w - y)**2``; the tutorial's loss has shape ``(1,)``, its one element is returned."""
+    """``(x*w - y)**2``; the tutorial's loss has shape ``(1,)``, its one element is returned.
+
+    Args:
+      w: ``(1,)`` weight.
+      sample: ``(x, y)``, two scalars.
+
+    Returns:
+      The scalar loss, shape ``()``.
+
+    >>> w = jnp.ones((1,), jnp.float32)
+    >>> float(loss_fn(w, (jnp.asarray(2.0, jnp.float32), jnp.asarray(4.0, jnp.float32))))
+    4.0
+    """
     x, y = sample
     return jnp.sum(jnp.square(forward(w, x) - y))
 
@@ -67,10 +101,25 @@ def train(
     epochs: int = 100,
     learning_rate: float = 0.01,
 ) -> tuple[jax.Array, jax.Array]:
-    """Per-sample SGD; returns ``(final_w, losses)`` with one loss per update, ``(epochs*S,)``.
+    """Per-sample SGD over ``epochs`` passes of the samples in order, as one jitted ``lax.scan``.
 
     ``losses[e*S + i]`` is sample ``i``'s loss in epoch ``e`` before its update; the tutorial's
     ``progress`` line prints ``losses[e*S + S - 1]``.
+
+    Args:
+      w: ``(1,)`` starting weight.
+      xs: ``(S,)`` inputs.
+      ys: ``(S,)`` targets.
+      epochs: passes over the samples (tutorial: 100).
+      learning_rate: SGD learning rate (tutorial: 0.01).
+
+    Returns:
+      ``(final_w, losses)`` with ``final_w: (1,)`` and one loss per update, ``(epochs*S,)``.
+
+    >>> w, xs, ys = init(jnp.float32)
+    >>> final_w, losses = train(w, xs, ys, epochs=2)
+    >>> final_w.shape, losses.shape, round(float(losses[0]), 4)
+    ((1,), (6,), 1.0)
     """
     w, xs, ys, epochs, learning_rate = _checked(w, xs, ys, epochs, learning_rate)
     return _train(w, xs, ys, epochs=epochs, learning_rate=learning_rate, with_grads=False)
@@ -79,7 +128,24 @@ def train(
 def trajectory(
     w: ArrayLike, xs: ArrayLike, ys: ArrayLike, *, epochs: int = 100, learning_rate: float = 0.01
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """Like ``train`` but also returns the gradient of every update, ``(epochs*S, 1)``."""
+    """Like :func:`train` but also returns the gradient of every update.
+
+    Args:
+      w: ``(1,)`` starting weight.
+      xs: ``(S,)`` inputs.
+      ys: ``(S,)`` targets.
+      epochs: passes over the samples.
+      learning_rate: SGD learning rate.
+
+    Returns:
+      ``(final_w, losses, grads)`` with ``final_w: (1,)``, ``losses: (epochs*S,)`` and
+      ``grads: (epochs*S, 1)``, the tutorial's printed ``w.grad`` values.
+
+    >>> w, xs, ys = init(jnp.float32)
+    >>> _, losses, grads = trajectory(w, xs, ys, epochs=1)
+    >>> grads.shape, round(float(grads[0, 0]), 4)  # 2 * x * (x*w - y) at x=1, y=2, w=1
+    ((3, 1), -2.0)
+    """
     w, xs, ys, epochs, learning_rate = _checked(w, xs, ys, epochs, learning_rate)
     w, (losses, grads) = _train(
         w, xs, ys, epochs=epochs, learning_rate=learning_rate, with_grads=True
@@ -88,6 +154,14 @@ def trajectory(
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: the tutorial's printout, ``before, w=`` the prediction at x=4, then per epoch a
+    ``grad:`` line per sample and a ``progress`` line, and ``after, w=`` the final prediction.
+
+    The loss of every update is also saved as a PNG (``--plot``, by default
+    ``linear_regression_loss.png``) whose path is printed last. Options are ``--epochs``, ``--lr``,
+    ``--seed``, ``--dtype`` and ``--plot``; run ``python -m jaxnets.experiments.linear_regression
+    --help``. ``argv`` defaults to ``sys.argv``.
+    """
     parser = _script.parser(__doc__.splitlines()[0], steps=100, steps_name="epochs", lr=0.01)
     parser.set_defaults(plot=_script.Path("linear_regression_loss.png"))
     args = parser.parse_args(argv)

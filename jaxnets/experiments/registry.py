@@ -75,6 +75,13 @@ def register(experiment: Experiment) -> Experiment:
 
     Returns:
       The entry, so this can be used at module level like a decorator's result.
+
+    >>> import dataclasses
+    >>> copy = register(dataclasses.replace(get("mlp"), name="mlp-copy"))
+    >>> get("mlp-copy").default_steps
+    500
+    >>> REGISTRY.pop("mlp-copy") is copy
+    True
     """
     REGISTRY[experiment.name] = experiment
     return experiment
@@ -91,6 +98,15 @@ def get(name: str) -> Experiment:
 
     Raises:
       KeyError: naming the known experiments when ``name`` is not one.
+
+    >>> entry = get("cnn")
+    >>> entry.default_lr, entry.default_steps, entry.default_batch_size
+    (0.01, 100, 1)
+    >>> try:
+    ...     get("resnet")
+    ... except KeyError as err:
+    ...     print(err.args[0])
+    unknown experiment 'resnet'; known: cnn, custom, linear, mlp
     """
     try:
         return REGISTRY[name]

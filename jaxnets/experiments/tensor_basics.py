@@ -39,6 +39,17 @@ def created(key: jax.Array) -> dict[str, jax.Array]:
     """Each creation function of the tutorial, with the arguments ``torch`` would take.
 
     Random draws use ``key`` split once per use, never reused.
+
+    Args:
+      key: a ``jax.random.key``.
+
+    Returns:
+      ``{name: array}``, e.g. ``zeros``, ``ones``, ``full``: ``(2, 3)``, ``eye``: ``(3, 4)``,
+      ``linspace``: ``(5,)``.
+
+    >>> arrays = created(jax.random.key(0))
+    >>> arrays["linspace"].tolist(), arrays["arange"].tolist(), arrays["eye"].shape
+    ([-1.0, -0.5, 0.0, 0.5, 1.0], [0, 3, 6, 9], (3, 4))
     """
     key_normal, key_bernoulli = jax.random.split(key)
     probabilities = jnp.full((2, 3), 0.5, jnp.float32)
@@ -59,7 +70,16 @@ def created(key: jax.Array) -> dict[str, jax.Array]:
 
 
 def default_dtypes() -> dict[str, str]:
-    """The dtype JAX picks without being told, for integer data, float data and ``arange``."""
+    """The dtype JAX picks without being told, for integer data, float data and ``arange``.
+
+    Returns:
+      ``{case: dtype name}``; the names depend on whether ``jax_enable_x64`` is on.
+
+    >>> sorted(default_dtypes())
+    ['arange(int)', 'float list', 'integer list', 'zeros']
+    >>> default_dtypes()["integer list"] == ("int64" if jax.config.jax_enable_x64 else "int32")
+    True
+    """
     return {
         "integer list": str(jnp.array([1, 2, 3]).dtype),
         "float list": str(jnp.array([1.0, 2.0]).dtype),
@@ -69,7 +89,18 @@ def default_dtypes() -> dict[str, str]:
 
 
 def attributes(x: ArrayLike) -> dict[str, object]:
-    """The tutorial's eight tensor attributes, answered for an array ``x`` and ``f = sum(x**2)``."""
+    """The tutorial's eight tensor attributes, answered for an array ``x`` and ``f = sum(x**2)``.
+
+    Args:
+      x: an array of any shape.
+
+    Returns:
+      ``{attribute: answer}``; ``grad`` is ``2x``, the shape of ``x``.
+
+    >>> answers = attributes(jnp.asarray([1.0, 2.0, 3.0], jnp.float32))
+    >>> answers["shape"], str(answers["dtype"]), answers["grad"].tolist()
+    ((3,), 'float32', [2.0, 4.0, 6.0])
+    """
     x = jnp.asarray(x)
 
     def f(v):
@@ -88,6 +119,12 @@ def attributes(x: ArrayLike) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Command line: print every created array (name, dtype, values), the default dtypes and the
+    attributes of a small float32 vector; nothing is saved.
+
+    The only option is ``--seed``; run ``python -m jaxnets.experiments.tensor_basics --help``.
+    ``argv`` defaults to ``sys.argv``.
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

@@ -24,6 +24,20 @@ def check_non_negative(value: Any, label: str) -> None:
 
     Written as ``not 0.0 <= value`` like torch so that NaN is rejected too. A callable (a
     learning-rate schedule) has no value to check.
+
+    Args:
+      value: a number or a schedule.
+      label: the name in the error message.
+
+    Returns:
+      ``None``; raises ``ValueError`` for a negative or NaN ``value``.
+
+    >>> check_non_negative(0.1, "learning rate")
+    >>> try:
+    ...     check_non_negative(float("nan"), "learning rate")
+    ... except ValueError as err:
+    ...     print(err)
+    Invalid learning rate: nan
     """
     if callable(value):
         return
@@ -32,7 +46,20 @@ def check_non_negative(value: Any, label: str) -> None:
 
 
 def check_betas(betas: Sequence[float]) -> None:
-    """torch's ``0.0 <= beta < 1.0`` check, naming the offending index as torch does."""
+    """torch's ``0.0 <= beta < 1.0`` check, naming the offending index as torch does.
+
+    Args:
+      betas: the coefficients, e.g. Adam's ``(beta1, beta2)``.
+
+    Returns:
+      ``None``; raises ``ValueError`` for the first beta outside ``[0, 1)``.
+
+    >>> try:
+    ...     check_betas((0.9, 1.0))
+    ... except ValueError as err:
+    ...     print(err)
+    Invalid beta parameter at index 1: 1.0
+    """
     for index, beta in enumerate(betas):
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"Invalid beta parameter at index {index}: {beta}")
@@ -44,17 +71,45 @@ def scalar_dtype() -> jnp.dtype:
     torch computes bias corrections and step sizes in Python floats (double) and only then meets
     the parameter's dtype, so per-step scalars are computed in the widest float JAX allows.
     Read at trace time, so it follows the current ``jax_enable_x64`` setting.
+
+    Returns:
+      The dtype.
+
+    >>> str(scalar_dtype()) == ("float64" if jax.config.jax_enable_x64 else "float32")
+    True
     """
     return jax.dtypes.canonicalize_dtype(jnp.float64)
 
 
 def as_scalar(value: Any) -> jax.Array:
-    """``value`` (a count, a schedule's output) as an array of :func:`scalar_dtype`."""
+    """``value`` (a count, a schedule's output) as an array of :func:`scalar_dtype`.
+
+    Args:
+      value: a scalar.
+
+    Returns:
+      A ``()``-shaped array.
+
+    >>> x = as_scalar(jnp.asarray(3, jnp.int32))
+    >>> float(x), x.shape, x.dtype == scalar_dtype()
+    (3.0, (), True)
+    """
     return jnp.asarray(value).astype(scalar_dtype())
 
 
 def like(value: Any, leaf: jax.Array) -> jax.Array:
-    """A per-step scalar cast to the leaf's dtype, so float32 parameters stay float32."""
+    """A per-step scalar cast to the leaf's dtype, so float32 parameters stay float32.
+
+    Args:
+      value: a scalar.
+      leaf: the parameter it will meet.
+
+    Returns:
+      A ``()``-shaped array of ``leaf.dtype``.
+
+    >>> like(0.5, jnp.ones((2,), jnp.float32)).dtype
+    dtype('float32')
+    """
     return jnp.asarray(value, leaf.dtype)
 
 
@@ -63,6 +118,18 @@ def lerp(start: jax.Array, end: jax.Array, weight: float) -> jax.Array:
 
     torch switches formula at ``|weight| = 0.5`` so the result is exact at both ends; copying the
     switch keeps float64 trajectories equal to the last bits torch's ``exp_avg.lerp_`` produces.
+
+    Args:
+      start: an array.
+      end: an array of the same shape and dtype.
+      weight: a Python float.
+
+    Returns:
+      ``start + weight * (end - start)``, the shape of ``start``.
+
+    >>> start, end = jnp.zeros((2,), jnp.float32), jnp.full((2,), 10.0, jnp.float32)
+    >>> lerp(start, end, 0.25).tolist(), lerp(start, end, 1.0).tolist()
+    ([2.5, 2.5], [10.0, 10.0])
     """
     if abs(weight) < 0.5:
         return start + weight * (end - start)
@@ -83,7 +150,21 @@ def leafwise_transform(
       state_cls: a NamedTuple with fields ``count`` then one per buffer, in order.
 
     Returns:
-      An ``optax.GradientTransformation`` whose state is ``state_cls(count, *buffer_trees)``.
+      An ``optax.GradientTransformation`` whose state is ``state_cls(count, *buffer_trees)``;
+      each buffer tree and the direction have the structure and shapes of the parameters.
+
+    >>> from typing import NamedTuple
+    >>> class SumState(NamedTuple):
+    ...     count: jax.Array
+    ...     total: optax.Updates
+    >>> def running_sum(step, g, total):
+    ...     return g + total, g + total
+    >>> tx = leafwise_transform(lambda p: (jnp.zeros_like(p),), running_sum, SumState)
+    >>> state = tx.init(jnp.zeros((2,), jnp.float32))
+    >>> for _ in range(3):
+    ...     direction, state = tx.update(jnp.ones((2,), jnp.float32), state)
+    >>> direction.tolist(), int(state.count)
+    ([3.0, 3.0], 3)
     """
 
     def init_fn(params: optax.Params) -> Any:
@@ -135,7 +216,13 @@ def torch_chain(
       decoupled_weight_decay: decay the parameter (AdamW) instead of the gradient.
 
     Returns:
-      The chained ``optax.GradientTransformation``.
+      The chained ``optax.GradientTransformation``; updates have the parameters' shapes.
+
+    >>> params = jnp.ones((2,), jnp.float32)
+    >>> tx = torch_chain([optax.identity()], 0.5, maximize=False, weight_decay=1.0)
+    >>> updates, _ = tx.update(jnp.ones((2,), jnp.float32), tx.init(params), params)
+    >>> updates.tolist()  # -lr * (g + wd * p)
+    [-1.0, -1.0]
     """
     transforms = []
     if maximize:
