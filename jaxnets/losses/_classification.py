@@ -1,4 +1,8 @@
-"""Classification losses: cross entropy, negative log likelihood and the binary cross entropies."""
+"""Classification losses: cross entropy, negative log likelihood and the binary cross entropies.
+
+Each public function validates its arguments in Python, then runs one jitted core (options are
+static arguments), so eager calls compile once per shape and option set, not once per operation.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,13 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxnets.losses._common import (
-    _broadcast,
-    _broadcast_into,
+    _broadcast_check,
+    _broadcast_shape,
     _check_reduction,
     _float_array,
     _index_array,
     _is_concrete,
     _legacy_reduction,
-    _like,
     _reduce,
 )
 
@@ -40,10 +43,12 @@ def _log_softmax_jvp(axis, primals, tangents):
     return out, dx - jnp.sum(jnp.exp(out) * dx, axis=axis, keepdims=True)
 
 
-def _class_weight(name: str, weight: ArrayLike | None, n_classes: int, ref: jax.Array):
+def _class_weight(name: str, weight: ArrayLike | None, n_classes: int, dtype) -> jax.Array:
+    # Ones stand in for no weight: the products and the weight sum are then exact, and one
+    # compiled core serves both cases.
     if weight is None:
-        return None
-    weight = _like(weight, ref)
+        return jnp.asarray(np.ones(n_classes, dtype=dtype))
+    weight = jnp.asarray(weight)
     if weight.ndim != 1 or weight.size != n_classes:
         raise ValueError(
             f"{name}: weight tensor should be defined either for all {n_classes} classes or no "
@@ -59,18 +64,14 @@ def _class_axis_view(w: jax.Array, ndim: int) -> jax.Array:
     return w.reshape((1, w.shape[0]) + (1,) * (ndim - 2))
 
 
-def _nll_parts(
+def _check_class_target(
     name: str,
     logp: jax.Array,
     target: ArrayLike,
     weight: ArrayLike | None,
     ignore_index: int,
-):
-    """torch's ``nll_loss_nd`` checks, then the per-element losses and weights.
-
-    Returns ``(losses, weights, mask, weight)``: ``losses`` and ``weights`` are zero where the
-    target is ``ignore_index`` (``mask`` False); ``weight`` is the validated class weight.
-    """
+) -> tuple[jax.Array, jax.Array | None]:
+    """torch's ``nll_loss_nd`` checks of shapes, dtypes and (when concrete) index values."""
     if logp.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {logp.ndim})")
     target = jnp.asarray(target)
@@ -97,32 +98,44 @@ def _nll_parts(
             f"but got {target.dtype}"
         )
     n_classes = logp.shape[-1] if logp.ndim == 1 else logp.shape[1]
-    weight = _class_weight(name, weight, n_classes, logp)
-    target = _index_array(name, target)
-    info = np.iinfo(target.dtype)
-    if info.min <= ignore_index <= info.max:
-        mask = target != ignore_index
-    else:
-        mask = jnp.ones(target.shape, dtype=bool)
+    weight = _class_weight(name, weight, n_classes, logp.dtype)
     if _is_concrete(target):
-        t = np.asarray(target)
+        t = np.asarray(target).astype(np.int64)
         bad = (t != ignore_index) & ((t < 0) | (t >= n_classes))
         if bad.any():
             raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
+    return target, weight
+
+
+def _ignorable(ignore_index: int) -> bool:
+    """Whether a target (of the canonical int dtype) can equal ``ignore_index`` at all."""
+    info = np.iinfo(jax.dtypes.canonicalize_dtype(jnp.int64))
+    return bool(info.min <= ignore_index <= info.max)
+
+
+def _nll_parts(logp, target, weight, ignore_index, ignorable: bool):
+    """Per-element losses, weights and mask; losses and weights are 0 where target is ignored.
+
+    Shaped like torch's unreduced output (a scalar for unbatched input).
+    """
+    unbatched = logp.ndim == 1
+    if unbatched:
+        logp, target = logp[None], target.reshape(1)
+    target = _index_array("nll_loss", target)
+    if ignorable:
+        mask = target != ignore_index
+    else:
+        mask = jnp.ones(target.shape, dtype=bool)
     safe = jnp.where(mask, target, jnp.zeros_like(target))
-    if logp.ndim == 1:
-        picked = jnp.take(logp, safe)
-    else:
-        picked = jnp.take_along_axis(logp, jnp.expand_dims(safe, 1), axis=1)[:, 0]
-    if weight is None:
-        w = jnp.ones(picked.shape, dtype=logp.dtype)
-    else:
-        w = jnp.take(weight, safe)
+    picked = jnp.take_along_axis(logp, jnp.expand_dims(safe, 1), axis=1)[:, 0]
+    w = jnp.take(weight.astype(logp.dtype), safe)
     w = jnp.where(mask, w, jnp.zeros_like(w))
     # A select, not a product with the mask: ignored entries get an exact zero gradient even when
     # the mean's denominator is 0 (all targets ignored), as in torch.
     losses = jnp.where(mask, -picked * w, jnp.zeros_like(picked))
-    return losses, w, mask, weight
+    if unbatched:
+        losses, w, mask = losses.reshape(()), w.reshape(()), mask.reshape(())
+    return losses, w, mask
 
 
 def _nll_reduce(losses: jax.Array, w: jax.Array, reduction: str) -> jax.Array:
@@ -133,11 +146,10 @@ def _nll_reduce(losses: jax.Array, w: jax.Array, reduction: str) -> jax.Array:
     return losses
 
 
-def _squeeze_unbatched(loss: jax.Array, logp: jax.Array, reduction: str) -> jax.Array:
-    # torch returns a scalar for 1-D input even when the target has shape (1,).
-    if reduction == "none" and logp.ndim == 1:
-        return loss.reshape(())
-    return loss
+@partial(jax.jit, static_argnames=("ignorable",))
+def _nll_core(logp, target, weight, ignore_index, ignorable):
+    losses, w, _ = _nll_parts(logp, target, weight, ignore_index, ignorable)
+    return losses, w
 
 
 def nll_loss(
@@ -173,8 +185,33 @@ def nll_loss(
     """
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
     logp = _float_array("nll_loss", input)
-    losses, w, _, _ = _nll_parts("nll_loss", logp, target, weight, ignore_index)
-    return _squeeze_unbatched(_nll_reduce(losses, w, reduction), logp, reduction)
+    target, weight = _check_class_target("nll_loss", logp, target, weight, ignore_index)
+    ignorable = _ignorable(ignore_index)
+    losses, w = _nll_core(logp, target, weight, ignore_index if ignorable else 0, ignorable)
+    return _nll_reduce(losses, w, reduction)
+
+
+@partial(jax.jit, static_argnames=("ignorable", "smoothing"))
+def _cross_entropy_core(x, target, weight, ignore_index, ignorable, smoothing):
+    class_axis = 0 if x.ndim == 1 else 1
+    logp = _log_softmax(x, class_axis)
+    losses, w, mask = _nll_parts(logp, target, weight, ignore_index, ignorable)
+    if not smoothing:
+        return losses, w, None
+    smooth = -jnp.sum(logp * _class_axis_view(weight.astype(x.dtype), x.ndim), axis=class_axis)
+    smooth = jnp.where(mask.reshape(smooth.shape), smooth, jnp.zeros_like(smooth))
+    return losses, w, smooth
+
+
+@partial(jax.jit, static_argnames=("smoothing",))
+def _cross_entropy_probs_core(x, target, weight, label_smoothing, smoothing):
+    class_axis = 0 if x.ndim == 1 else 1
+    logp = _log_softmax(x, class_axis)
+    target = target.astype(x.dtype)
+    if smoothing:
+        target = target * (1 - label_smoothing) + (label_smoothing / x.shape[class_axis])
+    prod = logp * target * _class_axis_view(weight.astype(x.dtype), x.ndim)
+    return -jnp.sum(prod, axis=class_axis)
 
 
 def cross_entropy(
@@ -209,6 +246,7 @@ def cross_entropy(
     Returns:
       A scalar, or ``input``'s shape without the class axis for ``reduction="none"``.
       Out-of-range class indices raise ``IndexError`` only when ``target`` is concrete.
+      The log-softmax is stable for logits of any size.
 
     >>> logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> round(float(cross_entropy(logits, jnp.array([0, 2]))), 4)
@@ -221,64 +259,42 @@ def cross_entropy(
     if x.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {x.ndim})")
     target = jnp.asarray(target)
-    class_axis = 0 if x.ndim == 1 else 1
-    n_classes = x.shape[class_axis]
-    if x.shape == target.shape:
-        return _cross_entropy_probs(x, target, weight, ignore_index, reduction, label_smoothing)
+    n_classes = x.shape[0 if x.ndim == 1 else 1]
     if label_smoothing > 1.0:
         raise ValueError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
-    logp = _log_softmax(x, class_axis)
-    losses, w, mask, weight = _nll_parts("cross_entropy", logp, target, weight, ignore_index)
-    nll = _squeeze_unbatched(_nll_reduce(losses, w, reduction), logp, reduction)
-    if label_smoothing <= 0.0:
+    # torch treats smoothing <= 0 as none.
+    smoothing = label_smoothing > 0.0
+    if x.shape == target.shape:
+        if not jnp.issubdtype(target.dtype, jnp.floating):
+            raise TypeError(
+                "Expected floating point type for target with class probabilities, "
+                f"got {target.dtype}"
+            )
+        if ignore_index >= 0:
+            raise ValueError("ignore_index is not supported for floating point target")
+        weight = _class_weight("cross_entropy", weight, n_classes, x.dtype)
+        per_sample = _cross_entropy_probs_core(
+            x, target, weight, float(label_smoothing), smoothing=smoothing
+        )
+        if reduction == "mean":
+            if x.size == 0:
+                return jnp.full((), jnp.nan, dtype=x.dtype)
+            return jnp.sum(per_sample) / (x.size // n_classes)
+        return _reduce(per_sample, reduction)
+    target, weight = _check_class_target("cross_entropy", x, target, weight, ignore_index)
+    ignorable = _ignorable(ignore_index)
+    index = ignore_index if ignorable else 0
+    losses, w, smooth = _cross_entropy_core(
+        x, target, weight, index, ignorable=ignorable, smoothing=smoothing
+    )
+    nll = _nll_reduce(losses, w, reduction)
+    if smooth is None:
         return nll
-    if weight is None:
-        smooth = -jnp.sum(logp, axis=class_axis)
-    else:
-        smooth = -jnp.sum(logp * _class_axis_view(weight, x.ndim), axis=class_axis)
-    smooth = jnp.where(mask.reshape(smooth.shape), smooth, jnp.zeros_like(smooth))
     if reduction == "mean":
         smooth = jnp.sum(smooth) / jnp.sum(w)
     elif reduction == "sum":
         smooth = jnp.sum(smooth)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
-
-
-def _cross_entropy_probs(
-    x: jax.Array,
-    target: jax.Array,
-    weight: ArrayLike | None,
-    ignore_index: int,
-    reduction: str,
-    label_smoothing: float,
-) -> jax.Array:
-    if not jnp.issubdtype(target.dtype, jnp.floating):
-        raise TypeError(
-            f"Expected floating point type for target with class probabilities, got {target.dtype}"
-        )
-    if ignore_index >= 0:
-        raise ValueError("ignore_index is not supported for floating point target")
-    class_axis = 0 if x.ndim == 1 else 1
-    n_classes = x.shape[class_axis]
-    weight = _class_weight("cross_entropy", weight, n_classes, x)
-    logp = _log_softmax(x, class_axis)
-    target = _like(target, x)
-    if label_smoothing > 0.0:
-        if label_smoothing > 1.0:
-            raise ValueError(
-                f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}"
-            )
-        target = target * (1 - label_smoothing) + (label_smoothing / n_classes)
-    prod = logp * target
-    if weight is not None:
-        prod = prod * _class_axis_view(weight, x.ndim)
-    if reduction == "mean":
-        if x.size == 0:
-            return jnp.full((), jnp.nan, dtype=x.dtype)
-        return -jnp.sum(prod) / (x.size // n_classes)
-    if reduction == "sum":
-        return -jnp.sum(prod)
-    return -jnp.sum(prod, axis=class_axis)
 
 
 @jax.custom_vjp
@@ -300,6 +316,17 @@ def _bce_bwd(res, g):
 
 
 _bce.defvjp(_bce_fwd, _bce_bwd)
+
+
+def _weighted(loss: jax.Array, weight: jax.Array | None) -> jax.Array:
+    if weight is None:
+        return loss
+    return loss * jnp.broadcast_to(weight.astype(loss.dtype), loss.shape)
+
+
+@jax.jit
+def _bce_core(x, y, weight):
+    return _weighted(_bce(x, y.astype(x.dtype)), weight)
 
 
 def binary_cross_entropy(
@@ -333,7 +360,8 @@ def binary_cross_entropy(
     0.367
     """
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
-    x = _float_array("binary_cross_entropy", input)
+    name = "binary_cross_entropy"
+    x = _float_array(name, input)
     y = jnp.asarray(target)
     if y.shape != x.shape:
         raise ValueError(
@@ -341,15 +369,13 @@ def binary_cross_entropy(
             "is deprecated. Please ensure they have the same size."
         )
     if not jnp.issubdtype(y.dtype, jnp.floating):
-        raise TypeError(f"binary_cross_entropy: expected a floating point target, got {y.dtype}")
-    y = _like(y, x)
-    for name, v in (("input", x), ("target", y)):
+        raise TypeError(f"{name}: expected a floating point target, got {y.dtype}")
+    for what, v in (("input", x), ("target", y)):
         if _is_concrete(v) and not bool(np.all((np.asarray(v) >= 0) & (np.asarray(v) <= 1))):
-            raise ValueError(f"all elements of {name} should be between 0 and 1")
-    loss = _bce(x, y)
+            raise ValueError(f"all elements of {what} should be between 0 and 1")
     if weight is not None:
-        loss = loss * _broadcast_into("binary_cross_entropy", _like(weight, x), x.shape, "weight")
-    return _reduce(loss, reduction)
+        weight = _broadcast_check(name, weight, x.shape, "weight")
+    return _reduce(_bce_core(x, y, weight), reduction)
 
 
 @jax.custom_vjp
@@ -388,6 +414,16 @@ def _bce_logits_pw_bwd(res, g):
 
 
 _bce_logits_pw.defvjp(_bce_logits_pw_fwd, _bce_logits_pw_bwd)
+
+
+@jax.jit
+def _bce_logits_core(x, y, weight, pos_weight):
+    y = y.astype(x.dtype)
+    if pos_weight is None:
+        loss = _bce_logits(x, y)
+    else:
+        loss = _bce_logits_pw(x, y, jnp.broadcast_to(pos_weight.astype(x.dtype), x.shape))
+    return _weighted(loss, weight)
 
 
 def binary_cross_entropy_with_logits(
@@ -429,15 +465,22 @@ def binary_cross_entropy_with_logits(
     y = jnp.asarray(target)
     if y.shape != x.shape:
         raise ValueError(f"Target size ({y.shape}) must be the same as input size ({x.shape})")
-    y = _like(y, x)
-    if pos_weight is None:
-        loss = _bce_logits(x, y)
-    else:
-        pw = _broadcast_into(name, _like(pos_weight, x), x.shape, "pos_weight")
-        loss = _bce_logits_pw(x, y, pw)
+    if pos_weight is not None:
+        pos_weight = _broadcast_check(name, pos_weight, x.shape, "pos_weight")
     if weight is not None:
-        loss = loss * _broadcast_into(name, _like(weight, x), x.shape, "weight")
-    return _reduce(loss, reduction)
+        weight = _broadcast_check(name, weight, x.shape, "weight")
+    return _reduce(_bce_logits_core(x, y, weight, pos_weight), reduction)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _multilabel_soft_margin_core(x, y, weight, shape):
+    xb = jnp.broadcast_to(x, shape)
+    yb = jnp.broadcast_to(y.astype(x.dtype), shape)
+    loss = -(yb * jax.nn.log_sigmoid(xb) + (1 - yb) * jax.nn.log_sigmoid(-xb))
+    if weight is not None:
+        loss = loss * jnp.broadcast_to(weight.astype(x.dtype), shape)
+    # torch sums over input's last axis counted from the front, even if the target added axes.
+    return jnp.sum(loss, axis=x.ndim - 1) / x.shape[-1]
 
 
 def multilabel_soft_margin_loss(
@@ -475,12 +518,9 @@ def multilabel_soft_margin_loss(
     x = _float_array(name, input)
     if x.ndim == 0:
         raise ValueError(f"{name}: expected input with a class dimension, got a 0-d input")
-    y = _like(target, x)
-    xb, yb = _broadcast(name, x, y)
-    loss = -(yb * jax.nn.log_sigmoid(xb) + (1 - yb) * jax.nn.log_sigmoid(-xb))
+    y = jnp.asarray(target)
+    shape = _broadcast_shape(name, x, y)
     if weight is not None:
-        loss, w = _broadcast(name, loss, _like(weight, x))
-        loss = loss * w
-    class_axis = x.ndim - 1
-    loss = jnp.sum(loss, axis=class_axis) / x.shape[-1]
-    return _reduce(loss, reduction)
+        weight = jnp.asarray(weight)
+        shape = _broadcast_shape(name, np.empty(shape), weight)
+    return _reduce(_multilabel_soft_margin_core(x, y, weight, shape=shape), reduction)

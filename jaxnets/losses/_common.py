@@ -1,8 +1,13 @@
 """Argument handling shared by the losses: torch's reduction rules and its shape/dtype checks.
 
-Everything here runs in Python before tracing, so a bad shape or option raises the error torch
-raises even under ``jax.jit``. Checks on *values* (class indices in range, probabilities in
-[0, 1]) need concrete arrays and are skipped for tracers, see :func:`_is_concrete`.
+The checks run in Python before tracing, so a bad shape or option raises the error torch raises
+even under ``jax.jit``. Checks on *values* (class indices in range, probabilities in [0, 1])
+need concrete arrays and are skipped for tracers, see :func:`_is_concrete`.
+
+The arithmetic of each loss lives in a jitted core whose static arguments are only the options
+that change the computation's structure; numeric options (margins, eps, weights, the ignored
+index) are traced. Eager calls then compile once per shape and structure, rather than once per
+operation or per option value.
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import warnings
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jax.typing import ArrayLike
 
 _REDUCTIONS = ("none", "mean", "sum")
@@ -78,11 +82,6 @@ def _float_array(name: str, x: ArrayLike, what: str = "input") -> jax.Array:
     return x
 
 
-def _like(x: ArrayLike, ref: jax.Array) -> jax.Array:
-    """``x`` in ``ref``'s dtype: the result dtype follows the input's."""
-    return jnp.asarray(x).astype(ref.dtype)
-
-
 def _index_array(name: str, x: ArrayLike, what: str = "target") -> jax.Array:
     """Integer class indices, widened to the canonical int so comparisons with -100 etc. work."""
     x = jnp.asarray(x)
@@ -94,26 +93,26 @@ def _index_array(name: str, x: ArrayLike, what: str = "target") -> jax.Array:
     return x.astype(jax.dtypes.canonicalize_dtype(jnp.int64))
 
 
-def _broadcast(name: str, *arrays: jax.Array) -> list[jax.Array]:
-    """Broadcast explicitly (the rank-promotion guard forbids implicit broadcasting)."""
+def _broadcast_shape(name: str, *arrays: ArrayLike) -> tuple[int, ...]:
     try:
-        shape = jnp.broadcast_shapes(*(a.shape for a in arrays))
+        return tuple(jnp.broadcast_shapes(*(jnp.shape(a) for a in arrays)))
     except ValueError:
-        shapes = ", ".join(str(a.shape) for a in arrays)
+        shapes = ", ".join(str(jnp.shape(a)) for a in arrays)
         raise ValueError(f"{name}: shapes {shapes} cannot be broadcast together") from None
-    return [jnp.broadcast_to(a, shape) for a in arrays]
 
 
-def _broadcast_into(name: str, x: jax.Array, shape: tuple[int, ...], what: str) -> jax.Array:
-    """Broadcast ``x`` to exactly ``shape``, as torch's in-place ``mul_`` requires."""
+def _broadcast_check(name: str, x: ArrayLike, shape: tuple[int, ...], what: str) -> jax.Array:
+    """``x`` as an array, after checking it broadcasts to exactly ``shape`` (torch's ``mul_``)."""
+    x = jnp.asarray(x)
     try:
-        if jnp.broadcast_shapes(x.shape, shape) != tuple(shape):
-            raise ValueError
+        ok = jnp.broadcast_shapes(x.shape, tuple(shape)) == tuple(shape)
     except ValueError:
+        ok = False
+    if not ok:
         raise ValueError(
             f"{name}: {what} of shape {x.shape} doesn't match the broadcast shape {tuple(shape)}"
-        ) from None
-    return jnp.broadcast_to(x, shape)
+        )
+    return x
 
 
 @jax.custom_jvp
@@ -139,10 +138,13 @@ def _clamp_min0(x: jax.Array) -> jax.Array:
 
 def _pointwise_inputs(
     name: str, input: ArrayLike, target: ArrayLike
-) -> tuple[jax.Array, jax.Array]:
-    """Broadcast input and target the way torch's pointwise losses do, warning where torch warns."""
+) -> tuple[jax.Array, jax.Array, tuple[int, ...]]:
+    """Input, target and their common shape, warning where torch warns about broadcasting.
+
+    No array operation runs here: the jitted cores broadcast and cast.
+    """
     input = _float_array(name, input)
-    target = _like(target, input)
+    target = jnp.asarray(target)
     if input.shape != target.shape:
         warnings.warn(
             f"Using a target size ({target.shape}) that is different to the input size "
@@ -151,32 +153,34 @@ def _pointwise_inputs(
             UserWarning,
             stacklevel=3,
         )
-        input, target = _broadcast(name, input, target)
-    return input, target
+    return input, target, _broadcast_shape(name, input, target)
 
 
 def _pointwise_loss(
     name: str,
-    elementwise: jax.Array,
-    input_shape: tuple[int, ...],
+    core,
+    input: jax.Array,
+    target: jax.Array,
+    shape: tuple[int, ...],
     weight: ArrayLike | None,
     reduction: str,
+    *args,
 ) -> jax.Array:
-    """Reduce an elementwise loss; a ``weight`` makes ``"mean"`` the weighted mean, as in torch."""
+    """Run an elementwise ``core``; a ``weight`` makes ``"mean"`` the weighted mean, as in torch."""
     if weight is None:
-        return _reduce(elementwise, reduction)
-    weight = _like(weight, elementwise)
-    if weight.shape != tuple(input_shape):
+        return _reduce(core(input, target, None, *args, shape=shape), reduction)
+    weight = jnp.asarray(weight)
+    if weight.shape != input.shape:
         raise ValueError(
             f"{name}: Weights and input must have the same size "
-            f"(weight {weight.shape}, input {tuple(input_shape)})."
+            f"(weight {weight.shape}, input {input.shape})."
         )
-    weight = jnp.broadcast_to(weight, elementwise.shape)
-    weighted = elementwise * weight
+    weighted = core(input, target, weight, *args, shape=shape)
     if reduction == "mean":
-        return jnp.sum(weighted) / jnp.sum(weight)
+        return jnp.sum(weighted) / jnp.sum(weight.astype(weighted.dtype))
     return _reduce(weighted, reduction)
 
 
-def _np(x: jax.Array) -> np.ndarray:
-    return np.asarray(x)
+def _cast_broadcast(x: jax.Array, ref: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    """Inside a core: ``x`` in ``ref``'s dtype, broadcast explicitly to ``shape``."""
+    return jnp.broadcast_to(x.astype(ref.dtype), shape)

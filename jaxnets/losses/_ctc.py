@@ -10,7 +10,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
-from jaxnets.losses._common import _check_reduction, _float_array, _is_concrete
+from jaxnets.losses._common import _check_reduction, _float_array, _is_concrete, _reduce
 
 # Default-width ints (as jnp.arange makes), so index arithmetic never mixes widths.
 _INT = jax.dtypes.canonicalize_dtype(jnp.int64)
@@ -81,22 +81,22 @@ def _ctc_forward(lp, targets, il, tl, blank):
     return -ll, (lab, lp_lab, alpha)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(4, 5))
+@jax.custom_vjp
 def _ctc_nll(lp, targets, il, tl, blank, zero_infinity):
     return _ctc_forward(lp, targets, il, tl, blank)[0]
 
 
 def _ctc_nll_fwd(lp, targets, il, tl, blank, zero_infinity):
     nll, (lab, lp_lab, alpha) = _ctc_forward(lp, targets, il, tl, blank)
-    return nll, (lp, il, tl, nll, lab, lp_lab, alpha)
+    return nll, (lp, il, tl, nll, lab, lp_lab, alpha, blank, zero_infinity)
 
 
-def _ctc_nll_bwd(blank, zero_infinity, res, g):
+def _ctc_nll_bwd(res, g):
     # torch's _ctc_loss_backward: beta by the mirrored recursion, then
     # grad = (exp(lp) - exp(logsumexp_{s: l'(s)=c}(alpha + beta) + nll - lp)) * g for t < length.
     # The exp(lp) term is torch's convention (the gradient through a log_softmax in front of
     # it), so the result is not the plain derivative of the returned loss with respect to lp.
-    lp, il, tl, nll, lab, lp_lab, alpha = res
+    lp, il, tl, nll, lab, lp_lab, alpha, blank, zero_infinity = res
     t_len, n, n_classes = lp.shape
     states = jnp.arange(lab.shape[1])[None, :]
     neg_inf = jnp.full(lab.shape, -jnp.inf, dtype=lp.dtype)
@@ -134,16 +134,38 @@ def _ctc_nll_bwd(blank, zero_infinity, res, g):
     summed = jnp.zeros_like(lp).at[t_idx, n_idx, c_idx].add(jnp.exp(ab - peak))
     log_ab = jnp.log(summed) + peak
     grad = (jnp.exp(lp) - jnp.exp(log_ab + nll[None, :, None] - lp)) * g[None, :, None]
-    keep = jnp.arange(t_len)[:, None] < il[None, :]
-    if zero_infinity:
-        keep = keep & (nll != jnp.inf)[None, :]
+    keep = (jnp.arange(t_len)[:, None] < il[None, :]) & ((nll != jnp.inf) | ~zero_infinity)[None]
     grad = jnp.where(keep[:, :, None], grad, jnp.zeros_like(grad))
-    return grad, None, None, None
+    return grad, None, None, None, None, None
 
 
 _ctc_nll.defvjp(_ctc_nll_fwd, _ctc_nll_bwd)
-# Compiled once per shape and option set: op-by-op, the scans would be retraced on every call.
-_ctc_nll_jit = jax.jit(_ctc_nll, static_argnums=(4, 5))
+
+
+@partial(jax.jit, static_argnames=("width",))
+def _ctc_core(lp, targets, il, tl, blank, zero_infinity, width):
+    """Per-sample losses; ``width`` pads concatenated targets (``None``: already padded)."""
+    batched = lp.ndim == 3
+    if not batched:
+        lp = lp[:, None, :]
+    n = lp.shape[1]
+    il = il.reshape(n).astype(_INT)
+    tl = tl.reshape(n).astype(_INT)
+    targets = targets.astype(_INT)
+    if width is not None:
+        offsets = jnp.cumsum(tl) - tl
+        idx = offsets[:, None] + jnp.arange(width)[None, :]
+        if targets.shape[0]:
+            targets = jnp.take(targets, jnp.clip(idx, 0, targets.shape[0] - 1))
+        else:
+            targets = jnp.zeros((n, width), dtype=_INT)
+    nll = _ctc_nll(lp, targets, il, tl, blank, zero_infinity)
+    nll = jnp.where(zero_infinity & (nll == jnp.inf), jnp.zeros_like(nll), nll)
+    # "mean" divides each loss by its target length, at least 1.
+    lengths = jnp.maximum(tl, 1).astype(nll.dtype)
+    if not batched:
+        return nll.reshape(()), lengths.reshape(())
+    return nll, lengths
 
 
 def _lengths(name: str, lengths: ArrayLike, n: int) -> jax.Array:
@@ -152,7 +174,7 @@ def _lengths(name: str, lengths: ArrayLike, n: int) -> jax.Array:
         raise TypeError(f"{name} must be integral")
     if lengths.size != n:
         raise ValueError(f"{name} must be of size batch_size")
-    return lengths.reshape(n).astype(_INT)
+    return lengths
 
 
 def ctc_loss(
@@ -202,9 +224,7 @@ def ctc_loss(
             f"ctc_loss: expected log_probs of shape (T, N, C) or (T, C), got {lp.shape}"
         )
     batched = lp.ndim == 3
-    if not batched:
-        lp = lp[:, None, :]
-    t_len, n, n_classes = lp.shape
+    t_len, n, n_classes = lp.shape if batched else (lp.shape[0], 1, lp.shape[1])
     if lp.size == 0:
         raise ValueError("log_probs tensor must not be empty")
     if not 0 <= blank < n_classes:
@@ -216,7 +236,6 @@ def ctc_loss(
         raise ValueError(f"ctc_loss: targets must be 1-D or 2-D, got shape {tg.shape}")
     if not (jnp.issubdtype(tg.dtype, jnp.integer) or jnp.issubdtype(tg.dtype, jnp.floating)):
         raise TypeError(f"ctc_loss: expected integer targets, got {tg.dtype}")
-    tg = tg.astype(_INT)
     if tg.ndim == 2 and tg.shape[0] != n:
         raise ValueError(
             f"Expected tensor to have size {n} at dimension 0, but got size {tg.shape[0]} for "
@@ -224,7 +243,9 @@ def ctc_loss(
         )
     concrete = _is_concrete(il, tl, tg)
     if concrete:
-        il_np, tl_np, tg_np = np.asarray(il), np.asarray(tl), np.asarray(tg)
+        il_np = np.asarray(il).reshape(n).astype(np.int64)
+        tl_np = np.asarray(tl).reshape(n).astype(np.int64)
+        tg_np = np.asarray(tg).astype(np.int64)
         if (il_np < 0).any():
             raise ValueError(
                 f"Expected input_lengths to have value at least 0, but got value {il_np.min()}"
@@ -243,7 +264,7 @@ def ctc_loss(
                 f"Expected tensor to have size {tl_np.sum()} at dimension 0, but got size "
                 f"{tg.shape[0]} for argument #2 'targets'"
             )
-        if tg.ndim == 2 and n and tl_np.max() > tg.shape[1]:
+        if tg.ndim == 2 and tl_np.max() > tg.shape[1]:
             raise ValueError(
                 f"Expected tensor to have size at least {tl_np.max()} at dimension 1, but got "
                 f"size {tg.shape[1]} for argument #2 'targets'"
@@ -254,19 +275,10 @@ def ctc_loss(
             used = tg_np[np.arange(tg.shape[1])[None, :] < tl_np[:, None]]
         if ((used < 0) | (used >= n_classes)).any():
             raise ValueError(f"ctc_loss: target labels must lie in [0, {n_classes})")
+    width = None
     if tg.ndim == 1:
-        width = int(tl_np.max(initial=0)) if concrete else tg.shape[0]
-        offsets = jnp.cumsum(tl) - tl
-        idx = offsets[:, None] + jnp.arange(width)[None, :]
-        if tg.shape[0]:
-            tg = jnp.take(tg, jnp.clip(idx, 0, tg.shape[0] - 1))
-        else:
-            tg = jnp.zeros((n, width), dtype=_INT)
-    nll = _ctc_nll_jit(lp, tg, il, tl, blank, zero_infinity)
-    if zero_infinity:
-        nll = jnp.where(nll == jnp.inf, jnp.zeros_like(nll), nll)
+        width = int(tl_np.max()) if concrete else tg.shape[0]
+    nll, lengths = _ctc_core(lp, tg, il, tl, blank, zero_infinity, width=width)
     if reduction == "mean":
-        return jnp.mean(nll / jnp.maximum(tl, 1).astype(nll.dtype))
-    if reduction == "sum":
-        return jnp.sum(nll)
-    return nll if batched else nll[0]
+        return jnp.mean(nll / lengths)
+    return _reduce(nll, reduction)

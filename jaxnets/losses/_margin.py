@@ -12,15 +12,15 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxnets.losses._common import (
-    _broadcast,
-    _broadcast_into,
+    _broadcast_check,
+    _broadcast_shape,
+    _cast_broadcast,
     _check_reduction,
     _clamp_min0,
     _float_array,
     _index_array,
     _is_concrete,
     _legacy_reduction,
-    _like,
     _reduce,
 )
 
@@ -57,8 +57,13 @@ def soft_margin_loss(
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
     name = "soft_margin_loss"
     x = _float_array(name, input)
-    y = _broadcast_into(name, _like(target, x), x.shape, "target")
-    return _reduce(jax.nn.softplus(-x * y), reduction)
+    y = _broadcast_check(name, target, x.shape, "target")
+    return _reduce(_soft_margin_core(x, y), reduction)
+
+
+@jax.jit
+def _soft_margin_core(x, y):
+    return jax.nn.softplus(-x * _cast_broadcast(y, x, x.shape))
 
 
 def hinge_embedding_loss(
@@ -93,11 +98,17 @@ def hinge_embedding_loss(
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
     name = "hinge_embedding_loss"
     x = _float_array(name, input)
-    x, t = _broadcast(name, x, jnp.asarray(target))
+    t = jnp.asarray(target)
+    shape = _broadcast_shape(name, x, t)
+    return _reduce(_hinge_embedding_core(x, t, float(margin), shape=shape), reduction)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _hinge_embedding_core(x, t, margin, shape):
+    x, t = jnp.broadcast_to(x, shape), jnp.broadcast_to(t, shape)
     zeros = jnp.zeros_like(x)
     hinge = _clamp_min0(margin - x)
-    out = jnp.where(t != 1, hinge, zeros) + jnp.where(t != -1, x, zeros)
-    return _reduce(out, reduction)
+    return jnp.where(t != 1, hinge, zeros) + jnp.where(t != -1, x, zeros)
 
 
 def margin_ranking_loss(
@@ -133,14 +144,20 @@ def margin_ranking_loss(
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
     name = "margin_ranking_loss"
     x1 = _float_array(name, input1)
-    x2, t = _like(input2, x1), _like(target, x1)
+    x2, t = jnp.asarray(input2), jnp.asarray(target)
     if x1.ndim != x2.ndim or x1.ndim != t.ndim:
         raise ValueError(
             f"margin_ranking_loss : All input tensors should have same dimension but got sizes: "
             f"input1: {x1.shape}, input2: {x2.shape}, target: {t.shape} "
         )
-    x1, x2, t = _broadcast(name, x1, x2, t)
-    return _reduce(_clamp_min0(-t * (x1 - x2) + margin), reduction)
+    shape = _broadcast_shape(name, x1, x2, t)
+    return _reduce(_margin_ranking_core(x1, x2, t, float(margin), shape=shape), reduction)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _margin_ranking_core(x1, x2, t, margin, shape):
+    x1, x2, t = (_cast_broadcast(a, x1, shape) for a in (x1, x2, t))
+    return _clamp_min0(-t * (x1 - x2) + margin)
 
 
 def cosine_embedding_loss(
@@ -176,7 +193,7 @@ def cosine_embedding_loss(
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
     name = "cosine_embedding_loss"
     x1 = _float_array(name, input1)
-    x2 = _like(input2, x1)
+    x2 = jnp.asarray(input2)
     t = jnp.asarray(target)
     if t.ndim not in (0, 1):
         raise ValueError("0D or 1D target tensor expected, multi-target not supported")
@@ -190,16 +207,23 @@ def cosine_embedding_loss(
             "0D target tensor expects 1D input tensors, but found inputs with sizes "
             f"{x1.shape} and {x2.shape}."
         )
+    shape = _broadcast_shape(name, x1, x2)
+    out_shape = _broadcast_shape(name, np.empty(shape[: t.ndim]), t)
+    loss = _cosine_embedding_core(x1, x2, t, float(margin), shape=shape, out_shape=out_shape)
+    return _reduce(loss, reduction)
+
+
+@partial(jax.jit, static_argnames=("shape", "out_shape"))
+def _cosine_embedding_core(x1, x2, t, margin, shape, out_shape):
     axis = t.ndim
-    x1, x2 = _broadcast(name, x1, x2)
+    x1, x2 = jnp.broadcast_to(x1, shape), _cast_broadcast(x2, x1, shape)
     prod_sum = jnp.sum(x1 * x2, axis=axis)
     mag1 = jnp.sum(x1 * x1, axis=axis) + _COSINE_EPS
     mag2 = jnp.sum(x2 * x2, axis=axis) + _COSINE_EPS
-    cos = prod_sum / jnp.sqrt(mag1 * mag2)
-    cos, t = _broadcast(name, cos, t)
+    cos = jnp.broadcast_to(prod_sum / jnp.sqrt(mag1 * mag2), out_shape)
+    t = jnp.broadcast_to(t, out_shape)
     zeros = jnp.zeros_like(cos)
-    out = jnp.where(t == 1, 1 - cos, zeros) + jnp.where(t == -1, _clamp_min0(cos - margin), zeros)
-    return _reduce(out, reduction)
+    return jnp.where(t == 1, 1 - cos, zeros) + jnp.where(t == -1, _clamp_min0(cos - margin), zeros)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(1,))
@@ -246,7 +270,7 @@ def _vector_norm_jvp(p, primals, tangents):
     return norm, jnp.where(norm == 0, zero, jnp.sum(scaled * dx, axis=-1) / denom)
 
 
-def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: float) -> jax.Array:
+def _pairwise_distance(x1: jax.Array, x2: jax.Array, p: float, eps: jax.Array) -> jax.Array:
     d = x1 - x2 + eps
     if d.ndim == 0:
         return _vector_norm(d.reshape(1), p).reshape(())
@@ -295,20 +319,26 @@ def triplet_margin_loss(
         raise ValueError(f"margin must be greater than 0, got {margin}")
     name = "triplet_margin_loss"
     a = _float_array(name, anchor)
-    pos, neg = _like(positive, a), _like(negative, a)
+    pos, neg = jnp.asarray(positive), jnp.asarray(negative)
     if not a.ndim == pos.ndim == neg.ndim:
         raise ValueError(
             "The anchor, positive, and negative tensors are expected to have the same number of "
             f"dimensions, but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative "
             f"{neg.ndim}D inputs"
         )
-    _broadcast(name, a, pos, neg)
+    shape = _broadcast_shape(name, a, pos, neg)
+    loss = _triplet_margin_core(a, pos, neg, float(margin), float(eps), shape=shape, p=p, swap=swap)
+    return _reduce(loss, reduction)
+
+
+@partial(jax.jit, static_argnames=("shape", "p", "swap"))
+def _triplet_margin_core(a, pos, neg, margin, eps, shape, p, swap):
+    a, pos, neg = (_cast_broadcast(v, a, shape) for v in (a, pos, neg))
     d_pos = _pairwise_distance(a, pos, p, eps)
     d_neg = _pairwise_distance(a, neg, p, eps)
     if swap:
         d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
-    d_pos, d_neg = _broadcast(name, d_pos, d_neg)
-    return _reduce(_clamp_min0(margin + d_pos - d_neg), reduction)
+    return _clamp_min0(margin + d_pos - d_neg)
 
 
 def _margin_input(name: str, input: ArrayLike) -> jax.Array:
@@ -370,28 +400,55 @@ def multi_margin_loss(
             f"input samples (batch size). Expected target size [{nframe}], but got {t.shape}. "
             f"Input has shape {x.shape}."
         )
-    t_ndim = t.ndim
-    t = _index_array(name, t).reshape(nframe)
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        raise TypeError(f"{name}: expected integer class indices, got {t.dtype}")
     if weight is not None:
-        weight = _like(weight, x)
+        weight = jnp.asarray(weight)
         if weight.size != dim:
             raise ValueError(f"inconsistent weight size, expected {dim} but got {weight.shape}")
     if _is_concrete(t) and bool(np.any((np.asarray(t) < 0) | (np.asarray(t) >= dim))):
         raise ValueError("target out of range")
-    x2 = x.reshape(nframe, dim)
-    safe = jnp.clip(t, 0, dim - 1)[:, None]
-    x_t = jnp.take_along_axis(x2, safe, axis=1)
-    z = margin - x_t + x2
+    return _reduce(_multi_margin_core(x, t, weight, float(margin), p=p), reduction)
+
+
+@partial(jax.jit, static_argnames=("p",))
+def _multi_margin_core(x, t, weight, margin, p):
+    nframe = 1 if x.ndim <= 1 else x.shape[0]
+    dim = 1 if x.ndim == 0 else x.shape[-1]
+    x = x.reshape(nframe, dim)
+    safe = jnp.clip(_index_array("multi_margin_loss", t).reshape(nframe), 0, dim - 1)[:, None]
+    x_t = jnp.take_along_axis(x, safe, axis=1)
+    z = margin - x_t + x
+    # Strictly positive, as torch's kernel tests: the gradient at exactly 0 is 0.
     h = jnp.where(z > 0, z, jnp.zeros_like(z))
     if p == 2:
         h = h * h
     if weight is not None:
-        h = h * jnp.take(weight, safe)
+        h = h * jnp.take(weight.reshape(dim).astype(x.dtype), safe)
     others = jnp.arange(dim)[None, :] != safe
     loss = jnp.sum(jnp.where(others, h, jnp.zeros_like(h)), axis=1) / dim
-    if reduction == "none":
-        return loss if t_ndim > 0 else loss.reshape(())
-    return _reduce(loss, reduction)
+    # torch's unreduced output has the target's shape: (N,), (1,) or ().
+    return loss.reshape(t.shape)
+
+
+@jax.jit
+def _multilabel_margin_core(x: jax.Array, t: jax.Array) -> jax.Array:
+    batched = x.ndim == 2
+    nframe = 1 if x.ndim <= 1 else x.shape[0]
+    dim = 1 if x.ndim == 0 else x.shape[-1]
+    x = x.reshape(nframe, dim)
+    t = _index_array("multilabel_margin_loss", t).reshape(nframe, dim)
+    # torch walks each target row up to its first negative entry.
+    listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)
+    safe = jnp.where(listed, t, jnp.zeros_like(t))
+    classes = jnp.arange(dim)
+    is_target = jnp.any(listed[:, :, None] & (safe[:, :, None] == classes[None, None, :]), axis=1)
+    x_t = jnp.take_along_axis(x, safe, axis=1)
+    z = 1 - x_t[:, :, None] + x[:, None, :]
+    use = listed[:, :, None] & ~is_target[:, None, :] & (z > 0)
+    loss = jnp.sum(jnp.where(use, z, jnp.zeros_like(z)), axis=(1, 2)) / dim
+    # torch's unreduced output is (N,) for batched input and a scalar otherwise.
+    return loss if batched else loss.reshape(())
 
 
 def multilabel_margin_loss(
@@ -434,20 +491,8 @@ def multilabel_margin_loss(
         ok = t.shape == x.shape
     if not ok:
         raise ValueError(f"inconsistent target size: {t.shape} for input of size: {x.shape}")
-    nframe = 1 if x.ndim <= 1 else x.shape[0]
-    t = _index_array(name, t).reshape(nframe, dim)
+    if not jnp.issubdtype(t.dtype, jnp.integer):
+        raise TypeError(f"{name}: expected integer class indices, got {t.dtype}")
     if _is_concrete(t) and bool(np.any((np.asarray(t) < -1) | (np.asarray(t) >= dim))):
         raise ValueError("argument #2 'target' is out of range")
-    x2 = x.reshape(nframe, dim)
-    # torch walks each target row up to its first negative entry.
-    listed = jnp.cumprod((t >= 0).astype(jnp.int32), axis=1).astype(bool)
-    safe = jnp.where(listed, t, jnp.zeros_like(t))
-    classes = jnp.arange(dim)
-    is_target = jnp.any(listed[:, :, None] & (safe[:, :, None] == classes[None, None, :]), axis=1)
-    x_t = jnp.take_along_axis(x2, safe, axis=1)
-    z = 1 - x_t[:, :, None] + x2[:, None, :]
-    use = listed[:, :, None] & ~is_target[:, None, :] & (z > 0)
-    loss = jnp.sum(jnp.where(use, z, jnp.zeros_like(z)), axis=(1, 2)) / dim
-    if reduction == "none":
-        return loss if x.ndim == 2 else loss.reshape(())
-    return _reduce(loss, reduction)
+    return _reduce(_multilabel_margin_core(x, t), reduction)

@@ -16,16 +16,50 @@ from jax.typing import ArrayLike
 from jaxnets.losses._common import (
     _REDUCTIONS,
     _abs,
-    _broadcast,
+    _broadcast_shape,
+    _cast_broadcast,
     _check_reduction,
     _float_array,
     _is_concrete,
     _legacy_reduction,
-    _like,
     _pointwise_inputs,
     _pointwise_loss,
     _reduce,
 )
+
+
+def _weighted(loss: jax.Array, weight: jax.Array | None) -> jax.Array:
+    if weight is None:
+        return loss
+    return loss * _cast_broadcast(weight, loss, loss.shape)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _l1_core(x, y, weight, shape):
+    x, y = jnp.broadcast_to(x, shape), _cast_broadcast(y, x, shape)
+    return _weighted(_abs(x - y), weight)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _mse_core(x, y, weight, shape):
+    x, y = jnp.broadcast_to(x, shape), _cast_broadcast(y, x, shape)
+    return _weighted(jnp.square(x - y), weight)
+
+
+@partial(jax.jit, static_argnames=("shape", "linear"))
+def _smooth_l1_core(x, y, beta, shape, linear):
+    x, y = jnp.broadcast_to(x, shape), _cast_broadcast(y, x, shape)
+    z = _abs(x - y)
+    if linear:
+        return z
+    return jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta)
+
+
+@partial(jax.jit, static_argnames=("shape",))
+def _huber_core(x, y, weight, delta, shape):
+    x, y = jnp.broadcast_to(x, shape), _cast_broadcast(y, x, shape)
+    z = _abs(x - y)
+    return _weighted(jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta)), weight)
 
 
 def l1_loss(
@@ -55,9 +89,8 @@ def l1_loss(
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     reduction = _check_reduction(reduction, elementwise_mean=weight is None)
-    shape = jnp.shape(input)
-    input, target = _pointwise_inputs("l1_loss", input, target)
-    return _pointwise_loss("l1_loss", _abs(input - target), shape, weight, reduction)
+    x, y, shape = _pointwise_inputs("l1_loss", input, target)
+    return _pointwise_loss("l1_loss", _l1_core, x, y, shape, weight, reduction)
 
 
 def mse_loss(
@@ -86,9 +119,8 @@ def mse_loss(
     """
     reduction = _legacy_reduction(size_average, reduce, reduction)
     reduction = _check_reduction(reduction, elementwise_mean=weight is None)
-    shape = jnp.shape(input)
-    input, target = _pointwise_inputs("mse_loss", input, target)
-    return _pointwise_loss("mse_loss", jnp.square(input - target), shape, weight, reduction)
+    x, y, shape = _pointwise_inputs("mse_loss", input, target)
+    return _pointwise_loss("mse_loss", _mse_core, x, y, shape, weight, reduction)
 
 
 def smooth_l1_loss(
@@ -123,11 +155,9 @@ def smooth_l1_loss(
     if beta < 0:
         raise ValueError("smooth_l1_loss does not support negative values for beta.")
     reduction = _check_reduction(_legacy_reduction(size_average, reduce, reduction))
-    input, target = _pointwise_inputs("smooth_l1_loss", input, target)
-    z = _abs(input - target)
-    if beta == 0:
-        return _reduce(z, reduction)
-    return _reduce(jnp.where(z < beta, 0.5 * z * z / beta, z - 0.5 * beta), reduction)
+    x, y, shape = _pointwise_inputs("smooth_l1_loss", input, target)
+    loss = _smooth_l1_core(x, y, float(beta), shape=shape, linear=beta == 0)
+    return _reduce(loss, reduction)
 
 
 def huber_loss(
@@ -159,19 +189,23 @@ def huber_loss(
     reduction = _check_reduction(reduction, elementwise_mean=weight is None)
     if delta <= 0:
         raise ValueError("huber_loss does not support non-positive values for delta.")
-    shape = jnp.shape(input)
-    input, target = _pointwise_inputs("huber_loss", input, target)
-    z = _abs(input - target)
-    loss = jnp.where(z < delta, 0.5 * z * z, delta * (z - 0.5 * delta))
+    x, y, shape = _pointwise_inputs("huber_loss", input, target)
     if weight is not None:
-        weight = _like(weight, loss)
-        if weight.shape != tuple(shape):
+        weight = jnp.asarray(weight)
+        if weight.shape != x.shape:
             raise ValueError(
                 f"huber_loss: Weights and input must have the same size "
-                f"(weight {weight.shape}, input {tuple(shape)})."
+                f"(weight {weight.shape}, input {x.shape})."
             )
-        loss = loss * jnp.broadcast_to(weight, loss.shape)
-    return _reduce(loss, reduction)
+    return _reduce(_huber_core(x, y, weight, float(delta), shape=shape), reduction)
+
+
+@partial(jax.jit, static_argnames=("shape", "log_target"))
+def _kl_div_core(x, t, shape, log_target):
+    x, t = jnp.broadcast_to(x, shape), _cast_broadcast(t, x, shape)
+    if log_target:
+        return jnp.exp(t) * (t - x)
+    return xlogy(t, t) - t * x
 
 
 def kl_div(
@@ -226,17 +260,28 @@ def kl_div(
     target = jnp.asarray(target)
     if not jnp.issubdtype(target.dtype, jnp.floating):
         raise TypeError("kl_div: Integral inputs not supported.")
-    target = _like(target, input)
-    x, t = _broadcast("kl_div", input, target)
-    if log_target:
-        out = jnp.exp(t) * (t - x)
-    else:
-        out = xlogy(t, t) - t * x
-    reduced = _reduce(out, enum)
+    shape = _broadcast_shape("kl_div", input, target)
+    reduced = _reduce(_kl_div_core(input, target, shape=shape, log_target=log_target), enum)
     # As in torch, the legacy arguments do not stop "batchmean" from dividing.
     if reduction == "batchmean" and input.ndim != 0:
         reduced = reduced / input.shape[0]
     return reduced
+
+
+@partial(jax.jit, static_argnames=("shape", "log_input", "full"))
+def _poisson_core(x, t, eps, shape, log_input, full):
+    x, t = jnp.broadcast_to(x, shape), _cast_broadcast(t, x, shape)
+    if log_input:
+        loss = jnp.exp(x) - t * x
+    else:
+        loss = x - t * jnp.log(x + eps)
+    if full:
+        # Evaluate the masked-off entries at a safe point so no NaN reaches the target's gradient.
+        big = t > 1
+        ts = jnp.where(big, t, jnp.full_like(t, 2.0))
+        stirling = ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * math.pi * ts)
+        loss = loss + jnp.where(big, stirling, jnp.zeros_like(stirling))
+    return loss
 
 
 def poisson_nll_loss(
@@ -274,29 +319,22 @@ def poisson_nll_loss(
     reduction = _legacy_reduction(size_average, reduce, reduction)
     reduction = _check_reduction(reduction, elementwise_mean=False)
     input = _float_array("poisson_nll_loss", input)
-    x, t = _broadcast("poisson_nll_loss", input, _like(target, input))
-    if log_input:
-        loss = jnp.exp(x) - t * x
-    else:
-        loss = x - t * jnp.log(x + eps)
-    if full:
-        # Evaluate the masked-off entries at a safe point so no NaN reaches the target's gradient.
-        big = t > 1
-        ts = jnp.where(big, t, jnp.full_like(t, 2.0))
-        stirling = ts * jnp.log(ts) - ts + 0.5 * jnp.log(2 * math.pi * ts)
-        loss = loss + jnp.where(big, stirling, jnp.zeros_like(stirling))
+    target = jnp.asarray(target)
+    shape = _broadcast_shape("poisson_nll_loss", input, target)
+    loss = _poisson_core(input, target, float(eps), shape=shape, log_input=log_input, full=full)
     return _reduce(loss, reduction)
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _clamped_variance(var: jax.Array, eps: float) -> jax.Array:
+@jax.custom_jvp
+def _clamped_variance(var: jax.Array, eps: jax.Array) -> jax.Array:
     return jnp.maximum(var, eps)
 
 
 @_clamped_variance.defjvp
-def _clamped_variance_jvp(eps, primals, tangents):
+def _clamped_variance_jvp(primals, tangents):
     # torch clamps a clone under no_grad, so the gradient reaches var as if nothing was clamped.
-    (var,), (dvar,) = primals, tangents
+    var, eps = primals
+    dvar, _ = tangents
     return _clamped_variance(var, eps), dvar
 
 
@@ -334,23 +372,37 @@ def gaussian_nll_loss(
     if isinstance(var, (int, float)) and not isinstance(var, bool):
         if var < 0:
             raise ValueError("var has negative entry/entries")
-        var = jnp.full(input.shape, var, dtype=input.dtype)
+        var = float(var)
+        unsqueeze = False
     else:
-        var = _like(var, input)
+        var = jnp.asarray(var)
         if _is_concrete(var) and bool(np.any(np.asarray(var) < 0)):
             raise ValueError("var has negative entry/entries")
-    if var.shape != input.shape:
-        if input.shape[:-1] == var.shape:
-            var = jnp.expand_dims(var, -1)
-        elif not (
+        unsqueeze = var.shape != input.shape and input.shape[:-1] == var.shape
+        if var.shape != input.shape and not unsqueeze and not (
             input.ndim == var.ndim
             and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1
         ):
             raise ValueError("var is of incorrect size")
     reduction = _check_reduction(reduction, elementwise_mean=False)
-    x, t, v = _broadcast("gaussian_nll_loss", input, _like(target, input), var)
-    v = _clamped_variance(v, eps)
-    loss = 0.5 * (jnp.log(v) + (x - t) ** 2 / v)
-    if full:
-        loss = loss + 0.5 * math.log(2 * math.pi)
+    target = jnp.asarray(target)
+    var_shape = (*jnp.shape(var), 1) if unsqueeze else jnp.shape(var)
+    shape = _broadcast_shape("gaussian_nll_loss", input, target, np.empty(var_shape))
+    loss = _gaussian_core(
+        input, target, var, float(eps), bool(full), shape=shape, unsqueeze=unsqueeze
+    )
     return _reduce(loss, reduction)
+
+
+@partial(jax.jit, static_argnames=("shape", "unsqueeze"))
+def _gaussian_core(x, t, var, eps, full, shape, unsqueeze):
+    var = jnp.asarray(var)
+    if unsqueeze:
+        var = jnp.expand_dims(var, -1)
+    x, t, var = jnp.broadcast_to(x, shape), _cast_broadcast(t, x, shape), _cast_broadcast(
+        var, x, shape
+    )
+    var = _clamped_variance(var, eps)
+    loss = 0.5 * (jnp.log(var) + (x - t) ** 2 / var)
+    # Adding an exact 0.0 when not full keeps one compiled core for both.
+    return loss + jnp.where(full, 0.5 * math.log(2 * math.pi), 0.0).astype(loss.dtype)
