@@ -460,8 +460,10 @@ def test_class_index_errors():
         losses.cross_entropy(x, jnp.array([0, 4, 1]))
     with pytest.raises(IndexError, match="Target -1 is out of bounds"):
         losses.nll_loss(x, jnp.array([0, -1, 1]))
-    # Under jit the indices are tracers: no check, as documented.
-    jax.jit(losses.cross_entropy)(x, jnp.array([0, 4, 1]))
+    # Under jit the indices are tracers: no check, as documented; the result is NaN instead.
+    assert np.isnan(jax.jit(losses.cross_entropy)(x, jnp.array([0, 4, 1])))
+    traced = jax.jit(lambda t: losses.multilabel_margin_loss(x, t, reduction="none"))
+    assert np.isnan(np.asarray(traced(jnp.array([[1, 4, -1, 0]] * 3)))).all()
     with pytest.raises(TypeError, match="integer type"):
         losses.nll_loss(x, jnp.array([0.0, 1.0, 2.0]))
     with pytest.raises(TypeError, match="integer type"):  # float target of the wrong shape

@@ -126,9 +126,13 @@ def _nll_parts(logp, target, weight, ignore_index, ignorable: bool):
         mask = target != ignore_index
     else:
         mask = jnp.ones(target.shape, dtype=bool)
-    safe = jnp.where(mask, target, jnp.zeros_like(target))
+    n_classes = logp.shape[1]
+    in_range = (target >= 0) & (target < n_classes)
+    safe = jnp.where(mask & in_range, target, jnp.zeros_like(target))
     picked = jnp.take_along_axis(logp, jnp.expand_dims(safe, 1), axis=1)[:, 0]
     w = jnp.take(weight.astype(logp.dtype), safe)
+    # Indices out of range can only get here unchecked (traced): they make the result NaN.
+    w = jnp.where(in_range, w, jnp.full_like(w, jnp.nan))
     w = jnp.where(mask, w, jnp.zeros_like(w))
     # A select, not a product with the mask: ignored entries get an exact zero gradient even when
     # the mean's denominator is 0 (all targets ignored), as in torch.
@@ -176,8 +180,8 @@ def nll_loss(
 
     Returns:
       A scalar, or the target's shape for ``reduction="none"``. Out-of-range indices raise
-      ``IndexError`` only when ``target`` is concrete; under ``jit``/``vmap`` they are not
-      checked and pick an arbitrary (clamped) class.
+      ``IndexError`` only when ``target`` is concrete; under ``jit``/``vmap``/``grad`` they
+      cannot be checked and make their losses (and a mean) NaN.
 
     >>> logp = jnp.log(jnp.array([[0.5, 0.5], [0.1, 0.9]]))
     >>> round(float(nll_loss(logp, jnp.array([0, 1]))), 4)
@@ -192,15 +196,17 @@ def nll_loss(
 
 
 @partial(jax.jit, static_argnames=("ignorable", "smoothing"))
-def _cross_entropy_core(x, target, weight, ignore_index, ignorable, smoothing):
+def _cross_entropy_core(x, target, weight, ignore_index, label_smoothing, ignorable, smoothing):
+    """Per-element nll, weights and smoothing term, and (with smoothing) the unreduced loss."""
     class_axis = 0 if x.ndim == 1 else 1
     logp = _log_softmax(x, class_axis)
     losses, w, mask = _nll_parts(logp, target, weight, ignore_index, ignorable)
     if not smoothing:
-        return losses, w, None
+        return losses, w, None, None
     smooth = -jnp.sum(logp * _class_axis_view(weight.astype(x.dtype), x.ndim), axis=class_axis)
     smooth = jnp.where(mask.reshape(smooth.shape), smooth, jnp.zeros_like(smooth))
-    return losses, w, smooth
+    unreduced = (1 - label_smoothing) * losses + smooth * (label_smoothing / x.shape[class_axis])
+    return losses, w, smooth, unreduced
 
 
 @partial(jax.jit, static_argnames=("smoothing",))
@@ -245,8 +251,9 @@ def cross_entropy(
 
     Returns:
       A scalar, or ``input``'s shape without the class axis for ``reduction="none"``.
-      Out-of-range class indices raise ``IndexError`` only when ``target`` is concrete.
-      The log-softmax is stable for logits of any size.
+      Out-of-range class indices raise ``IndexError`` only when ``target`` is concrete; under
+      ``jit``/``vmap``/``grad`` they cannot be checked and make their losses NaN. The
+      log-softmax is stable for logits of any size.
 
     >>> logits = jnp.array([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
     >>> round(float(cross_entropy(logits, jnp.array([0, 2]))), 4)
@@ -284,16 +291,16 @@ def cross_entropy(
     target, weight = _check_class_target("cross_entropy", x, target, weight, ignore_index)
     ignorable = _ignorable(ignore_index)
     index = ignore_index if ignorable else 0
-    losses, w, smooth = _cross_entropy_core(
-        x, target, weight, index, ignorable=ignorable, smoothing=smoothing
+    losses, w, smooth, unreduced = _cross_entropy_core(
+        x, target, weight, index, float(label_smoothing), ignorable=ignorable, smoothing=smoothing
     )
-    nll = _nll_reduce(losses, w, reduction)
     if smooth is None:
-        return nll
-    if reduction == "mean":
-        smooth = jnp.sum(smooth) / jnp.sum(w)
-    elif reduction == "sum":
-        smooth = jnp.sum(smooth)
+        return _nll_reduce(losses, w, reduction)
+    if reduction == "none":
+        return unreduced
+    # As torch: each term reduced on its own ("mean": by the summed weights), then mixed.
+    nll = _nll_reduce(losses, w, reduction)
+    smooth = jnp.sum(smooth) / jnp.sum(w) if reduction == "mean" else jnp.sum(smooth)
     return (1 - label_smoothing) * nll + smooth * (label_smoothing / n_classes)
 
 

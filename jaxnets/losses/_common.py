@@ -164,18 +164,17 @@ def _pointwise_loss(
     shape: tuple[int, ...],
     weight: ArrayLike | None,
     reduction: str,
-    *args,
 ) -> jax.Array:
     """Run an elementwise ``core``; a ``weight`` makes ``"mean"`` the weighted mean, as in torch."""
     if weight is None:
-        return _reduce(core(input, target, None, *args, shape=shape), reduction)
+        return _reduce(core(input, target, None, shape=shape), reduction)
     weight = jnp.asarray(weight)
     if weight.shape != input.shape:
         raise ValueError(
             f"{name}: Weights and input must have the same size "
             f"(weight {weight.shape}, input {input.shape})."
         )
-    weighted = core(input, target, weight, *args, shape=shape)
+    weighted = core(input, target, weight, shape=shape)
     if reduction == "mean":
         return jnp.sum(weighted) / jnp.sum(weight.astype(weighted.dtype))
     return _reduce(weighted, reduction)

@@ -378,7 +378,8 @@ def multi_margin_loss(
     Returns:
       A scalar, or ``(N,)`` for ``reduction="none"`` (``()`` for a 0-d target). The hinge's
       gradient is 0 at exactly 0, as in torch. An empty batch gives NaN for ``"mean"`` (torch
-      returns uninitialised memory there). Out-of-range targets raise only when concrete.
+      returns uninitialised memory there). Out-of-range targets raise only when concrete; under
+      ``jit``/``vmap``/``grad`` they are clamped into ``[0, C)``.
 
     >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
     >>> round(float(multi_margin_loss(x, jnp.array([3]))), 4)
@@ -447,6 +448,8 @@ def _multilabel_margin_core(x: jax.Array, t: jax.Array) -> jax.Array:
     z = 1 - x_t[:, :, None] + x[:, None, :]
     use = listed[:, :, None] & ~is_target[:, None, :] & (z > 0)
     loss = jnp.sum(jnp.where(use, z, jnp.zeros_like(z)), axis=(1, 2)) / dim
+    # Labels past the last class can only get here unchecked (traced): they make the loss NaN.
+    loss = jnp.where(jnp.any(listed & (t >= dim), axis=1), jnp.full_like(loss, jnp.nan), loss)
     # torch's unreduced output is (N,) for batched input and a scalar otherwise.
     return loss if batched else loss.reshape(())
 
@@ -473,7 +476,9 @@ def multilabel_margin_loss(
     Returns:
       A scalar, or ``(N,)`` for ``reduction="none"`` (``()`` when unbatched). The hinge's
       gradient is 0 at exactly 0, as in torch. An empty batch gives NaN for ``"mean"`` (torch
-      returns uninitialised memory there). Entries outside ``[-1, C)`` raise only when concrete.
+      returns uninitialised memory there). Entries outside ``[-1, C)`` raise only when concrete
+      (traced, labels ``>= C`` make the loss NaN and
+      other negative ones end the list, like ``-1``).
 
     >>> x = jnp.array([[0.1, 0.2, 0.4, 0.8]])
     >>> round(float(multilabel_margin_loss(x, jnp.array([[3, 0, -1, 1]]))), 4)
