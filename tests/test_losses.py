@@ -143,28 +143,26 @@ def test_pointwise_formulas():
     close(losses.huber_loss(x, y, weight=w, delta=delta), np.mean(hub * w))
 
 
+def _grad_sum(fn, x, *rest, **kw):
+    return np.asarray(jax.grad(lambda x: fn(x, *rest, reduction="sum", **kw))(jnp.asarray(x)))
+
+
 def test_kinks_take_torch_subgradients():
-    # |x| at 0 -> 0; smooth L1 / Huber at the threshold -> sign; hinges at exactly 0.
-    g = jax.grad(lambda x: losses.l1_loss(x, jnp.zeros(2), reduction="sum"))(jnp.array([0.0, 2.0]))
-    close(g, [0.0, 1.0])
-    g = jax.grad(lambda x: losses.smooth_l1_loss(x, jnp.zeros(2), beta=0.5, reduction="sum"))(
-        jnp.array([0.5, -0.5])
-    )
-    close(g, [1.0, -1.0])
-    g = jax.grad(lambda x: losses.huber_loss(x, jnp.zeros(2), delta=0.5, reduction="sum"))(
-        jnp.array([0.5, -0.5])
-    )
-    close(g, [0.5, -0.5])
-    # clamp_min passes the gradient at 0 ...
-    g = jax.grad(lambda x: losses.hinge_embedding_loss(x, -jnp.ones(1), reduction="sum"))(
-        jnp.array([1.0])
-    )
-    close(g, [-1.0])
-    # ... while multi_margin's kernel tests z > 0 strictly.
-    g = jax.grad(lambda x: losses.multi_margin_loss(x, jnp.array([0]), reduction="sum"))(
-        jnp.array([[1.0, 0.0, 2.0]])
-    )
-    close(g, [[-1 / 3, 0.0, 1 / 3]])
+    # (3, 4) inputs with the kinks in the first row, so the compiled cores are the shared ones.
+    zeros = jnp.zeros((3, 4))
+    x = np.full((3, 4), 3.0)
+    x[0] = [0.0, 0.5, -0.5, 2.0]
+    # |x| at 0 -> 0; smooth L1 / Huber at the threshold -> the linear part's slope.
+    close(_grad_sum(losses.l1_loss, x, zeros)[0], [0.0, 1.0, -1.0, 1.0])
+    close(_grad_sum(losses.smooth_l1_loss, x, zeros, beta=0.5)[0], [0.0, 1.0, -1.0, 1.0])
+    close(_grad_sum(losses.huber_loss, x, zeros, delta=0.5)[0], [0.0, 0.5, -0.5, 0.5])
+    # clamp_min passes the gradient at 0 (x == margin) ...
+    hinge = _grad_sum(losses.hinge_embedding_loss, np.where(x == 0.5, 1.0, x), -jnp.ones((3, 4)))
+    close(hinge[0], [-1.0, -1.0, -1.0, 0.0])
+    # ... while multi_margin's kernel tests z > 0 strictly (z == 0 for class 1 here).
+    mm = np.zeros((3, 4))
+    mm[0] = [1.0, 0.0, 2.0, -5.0]
+    close(_grad_sum(losses.multi_margin_loss, mm, jnp.array([0, 1, 2]))[0], [-1 / 4, 0.0, 1 / 4, 0])
 
 
 def test_cross_entropy_and_nll_by_hand():
@@ -216,33 +214,37 @@ def test_class_losses_edge_cases():
 
 
 def test_extreme_logits_stay_finite():
-    big = jnp.array([[1e4, -1e4, 0.0, 1.0]])
+    big = np.zeros((3, 4))
+    big[0] = [1e4, -1e4, 0.0, 1.0]
+    big = jnp.asarray(big)
+    labels = jnp.asarray((np.arange(12).reshape(3, 4) % 2).astype(np.float64))
     for fn, args in [
-        (losses.cross_entropy, (big, jnp.array([1]))),
-        (losses.binary_cross_entropy_with_logits, (big, jnp.array([[0.0, 1.0, 0.5, 1.0]]))),
-        (losses.multilabel_soft_margin_loss, (big, jnp.array([[0.0, 1.0, 1.0, 0.0]]))),
+        (losses.cross_entropy, (big, jnp.array([1, 0, 2]))),
+        (losses.binary_cross_entropy_with_logits, (big, labels)),
+        (losses.multilabel_soft_margin_loss, (big, labels)),
         # torch overflows to inf here (log1p(exp(1e4))); the softplus form does not.
-        (losses.soft_margin_loss, (big, jnp.array([[-1.0, 1.0, 1.0, 1.0]]))),
+        (losses.soft_margin_loss, (big, 2 * labels - 1)),
     ]:
         value, grad = jax.value_and_grad(lambda x, fn=fn, args=args: fn(x, *args[1:]))(args[0])
         assert np.isfinite(value), fn.__name__
         assert np.all(np.isfinite(grad)), fn.__name__
-    close(losses.cross_entropy(big, jnp.array([1])), 2e4)
+    row = losses.cross_entropy(big, jnp.array([1, 0, 2]), reduction="none")
+    close(np.asarray(row)[0], 2e4)
 
 
 def test_binary_cross_entropy_uses_torch_backward():
-    x, y = jnp.array([0.0, 0.3, 1.0]), jnp.array([1.0, 0.5, 1.0])
+    x, y = np.full((3, 4), 0.5), np.full((3, 4), 0.5)
+    x[0], y[0] = [0.0, 0.3, 1.0, 0.0], [1.0, 0.5, 1.0, 0.0]
     # Forward: log clamped at -100.
-    close(np.asarray(losses.binary_cross_entropy(x, y, reduction="none"))[0], 100.0)
-    g = jax.grad(lambda x: losses.binary_cross_entropy(x, y, reduction="sum"))(x)
+    close(np.asarray(losses.binary_cross_entropy(x, y, reduction="none"))[0, 0], 100.0)
+    g = _grad_sum(losses.binary_cross_entropy, x, jnp.asarray(y))
     eps = float(np.float32(1e-12))
     close(g, (x - y) / np.maximum((1 - x) * x, eps))
     # With logits: sigmoid(x) - y, not the derivative of the (equivalent) stable forward.
-    z = jnp.array([20.0, -3.0])
-    g = jax.grad(
-        lambda z: losses.binary_cross_entropy_with_logits(z, jnp.ones(2), reduction="sum")
-    )(z)
-    close(g, jax.nn.sigmoid(z) - 1)
+    z = np.zeros((3, 4))
+    z[0, :2] = [20.0, -3.0]
+    g = _grad_sum(losses.binary_cross_entropy_with_logits, z, jnp.ones((3, 4)))
+    close(g, 1 / (1 + np.exp(-z)) - 1, atol=1e-15)
 
 
 def test_kl_poisson_gaussian_by_hand():
