@@ -276,8 +276,16 @@ def ctc_loss(
         if ((used < 0) | (used >= n_classes)).any():
             raise ValueError(f"ctc_loss: target labels must lie in [0, {n_classes})")
     width = None
-    if tg.ndim == 1:
-        width = int(tl_np.max()) if concrete else tg.shape[0]
+    if tg.ndim == 1 and concrete:
+        # Known lengths: pad on the host, so that both target layouts share one compilation.
+        cols = np.arange(int(tl_np.max(initial=0)))[None, :]
+        used = cols < tl_np[:, None]
+        padded = np.zeros(used.shape, dtype=np.int64)
+        padded[used] = tg_np[((np.cumsum(tl_np) - tl_np)[:, None] + cols)[used]]
+        tg = jnp.asarray(padded)
+    elif tg.ndim == 1:
+        # Traced lengths: the longest target is unknown, so pad to the total length.
+        width = tg.shape[0]
     nll, lengths = _ctc_core(lp, tg, il, tl, blank, zero_infinity, width=width)
     if reduction == "mean":
         return jnp.mean(nll / lengths)
