@@ -1,10 +1,12 @@
 """Losses with ``torch.nn.functional`` names, argument order, defaults and semantics.
 
-Every function is pure and jit/vmap compatible. Argument checks that depend only on shapes and
-options run in Python before tracing, so they raise the error torch raises (``ValueError`` or
-``TypeError`` where torch raises ``RuntimeError``). Checks on values (class indices in range,
-probabilities in ``[0, 1]``, lengths) run only when the arrays are concrete, not under tracing.
-The result dtype follows ``input``: float32 in, float32 out, whatever dtype the target has.
+Every function is pure and jit/vmap/grad compatible. Argument checks that depend only on shapes,
+dtypes and options run in Python before tracing, so they raise the error torch raises even under
+``jax.jit`` (``ValueError`` or ``TypeError`` where torch raises ``RuntimeError``; ``IndexError``
+for class indices out of range, as torch). Checks on values (class indices in range,
+probabilities in ``[0, 1]``, sequence lengths, non-negative variances) run only when the arrays
+are concrete, not while they are traced; each docstring says what happens to such values then.
+The result dtype follows ``input``: float32 in, float32 out, whatever the targets' dtype.
 Gradients follow torch's backward formulas where they differ from plain autodiff of the forward
 (binary cross entropies, log-softmax, p-norms, CTC) and torch's subgradients at kinks.
 """

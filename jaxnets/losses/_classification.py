@@ -361,7 +361,8 @@ def binary_cross_entropy(
 
     Returns:
       A scalar, or ``input``'s shape for ``reduction="none"``. Values outside ``[0, 1]`` raise
-      ``ValueError`` only when the arrays are concrete (not under ``jit``/``vmap``/``grad``).
+      ``ValueError`` only when the arrays are concrete; traced (under ``jit``/``vmap``/``grad``)
+      they are not checked, and an input outside ``[0, 1]`` gives NaN.
 
     >>> round(float(binary_cross_entropy(jnp.array([0.8, 0.4]), jnp.array([1.0, 0.0]))), 4)
     0.367

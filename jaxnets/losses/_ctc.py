@@ -209,9 +209,10 @@ def ctc_loss(
       each input length, NaN for infinite losses unless ``zero_infinity``.
 
     Lengths and targets are checked against ``T``, ``S`` and ``C`` only when their values are
-    concrete; unlike torch, out-of-range target labels raise (torch reads arbitrary memory).
-    Under ``jit``/``vmap`` with concatenated targets the padded width is ``len(targets)``, not
-    the longest target, since the lengths are not known while tracing.
+    concrete (traced, values out of range give meaningless losses); unlike torch, out-of-range
+    target labels raise (torch reads arbitrary memory). Under ``jit``/``vmap`` with
+    concatenated targets the padded width is ``len(targets)``, not the longest target, since
+    the lengths are not known while tracing.
 
     >>> lp = jnp.log(jnp.array([[0.5, 0.5], [0.5, 0.5]]))
     >>> round(float(ctc_loss(lp, jnp.array([1]), jnp.array(2), jnp.array(1))), 4)

@@ -363,7 +363,8 @@ def gaussian_nll_loss(
 
     Returns:
       A scalar, or the broadcast shape for ``reduction="none"``. Negative entries of an array
-      ``var`` raise only when its values are concrete (not under ``jit``/``vmap``/``grad``).
+      ``var`` raise only when its values are concrete; traced (under ``jit``/``vmap``/``grad``)
+      they are clamped to ``eps`` like any other small variance.
 
     >>> round(float(gaussian_nll_loss(jnp.array([0.0, 1.0]), jnp.array([1.0, 1.0]), 1.0)), 4)
     0.25
