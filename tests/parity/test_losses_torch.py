@@ -11,6 +11,7 @@ arguments, broadcasting, ``kl_div``'s ``"mean"``) must be emitted by the port as
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from typing import Any
@@ -486,3 +487,13 @@ def test_matches_torch(fname, args, kwargs, diff, dtype):
     for j_g, t_g in zip(j_grads, t_grads, strict=True):
         assert j_g.dtype == np.dtype(dtype)
         np.testing.assert_allclose(np.asarray(j_g), t_g, **tol)
+
+
+@pytest.mark.parametrize("fname", losses.__all__)
+def test_signature_matches_torch(fname):
+    """Same parameter names, order, kinds and defaults as torch.nn.functional."""
+
+    def spec(fn):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(fn).parameters.values()]
+
+    assert spec(getattr(losses, fname)) == spec(getattr(F, fname))
