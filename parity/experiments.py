@@ -14,8 +14,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from jaxnets import nn
 from jaxnets.experiments import (
     autograd_basics,
     cnn,
@@ -65,8 +65,7 @@ class Experiment:
 
 def _nnx_shapes(module: type) -> Any:
     """Parameter shapes of an NNX module class, traced without allocating."""
-    abstract = nnx.eval_shape(lambda: module(rngs=nnx.Rngs(0)))
-    return jax.tree.map(lambda leaf: tuple(leaf.shape), nnx.to_pure_dict(nnx.state(abstract)))
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), nn.abstract(module)[1])
 
 
 def _inputs(*names: str) -> Callable[[Reference], tuple[Any, ...]]:

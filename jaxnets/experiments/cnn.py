@@ -56,13 +56,6 @@ class Net(nnx.Module):
         return self.fc3(x)
 
 
-@functools.cache
-def _abstract_net() -> tuple[nnx.GraphDef, Params]:
-    """The module graph and parameter shapes, traced once without allocating parameters."""
-    graphdef, state = nnx.split(nnx.eval_shape(lambda: Net(rngs=nnx.Rngs(0))))
-    return graphdef, nnx.to_pure_dict(state)
-
-
 def param_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
     """The JAX-layout shape of every parameter, computed without allocating any.
 
@@ -73,7 +66,7 @@ def param_shapes() -> dict[str, dict[str, tuple[int, ...]]]:
     >>> sorted(shapes), shapes["conv2"]["kernel"], shapes["fc1"]["kernel"]
     (['conv1', 'conv2', 'fc1', 'fc2', 'fc3'], (3, 3, 6, 16), (12544, 512))
     """
-    return jax.tree.map(lambda leaf: tuple(leaf.shape), _abstract_net()[1])
+    return jax.tree.map(lambda leaf: tuple(leaf.shape), nn.abstract(Net)[1])
 
 
 def apply(params: Params, x: ArrayLike) -> jax.Array:
@@ -90,7 +83,7 @@ def apply(params: Params, x: ArrayLike) -> jax.Array:
     >>> jax.eval_shape(apply, params, x).shape
     (1, 2)
     """
-    return nnx.merge(_abstract_net()[0], params)(x)
+    return nn.apply_pure(Net, params, x)
 
 
 def init(

@@ -65,11 +65,6 @@ class Classifier(nnx.Module):
         return self.fc2(jax.nn.relu(self.fc1(x)))
 
 
-@functools.cache
-def _graphdef() -> nnx.GraphDef:
-    return nnx.graphdef(nnx.eval_shape(lambda: Classifier(rngs=nnx.Rngs(0))))
-
-
 def apply(params: Params, x: ArrayLike) -> jax.Array:
     """The classifier's pure form: ``Classifier`` with ``params`` merged in.
 
@@ -84,7 +79,7 @@ def apply(params: Params, x: ArrayLike) -> jax.Array:
     >>> apply(params, jnp.ones((3, 64), jnp.float32)).shape
     (3, 10)
     """
-    return nnx.merge(_graphdef(), params)(x)
+    return nn.apply_pure(Classifier, params, x)
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:

@@ -46,11 +46,6 @@ class LinearRegression(nnx.Module):
         return self.linear(x)
 
 
-@functools.cache
-def _graphdef() -> nnx.GraphDef:
-    return nnx.graphdef(nnx.eval_shape(lambda: LinearRegression(rngs=nnx.Rngs(0))))
-
-
 def apply(params: Params, x: ArrayLike) -> jax.Array:
     """The module's pure form: ``LinearRegression`` with ``params`` merged in, on ``x``.
 
@@ -66,7 +61,7 @@ def apply(params: Params, x: ArrayLike) -> jax.Array:
     >>> apply(params, jnp.asarray([[0.0], [1.0]], jnp.float32)).tolist()
     [[2.0], [5.0]]
     """
-    return nnx.merge(_graphdef(), params)(x)
+    return nn.apply_pure(LinearRegression, params, x)
 
 
 def init(key: jax.Array, *, n: int = N, dtype: jnp.dtype = jnp.float32):
