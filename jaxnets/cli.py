@@ -34,7 +34,15 @@ from jax.sharding import Mesh
 from jaxnets import distributed, validate
 from jaxnets.checkpoint import Checkpointer, param_specs, spec_mismatches
 from jaxnets.experiments import _script, registry
-from jaxnets.train import Chunk, LoopState, init_loop_state, make_chunk_runner, run_chunks
+from jaxnets.train import (
+    Batches,
+    Chunk,
+    LoopState,
+    full_batch,
+    init_loop_state,
+    make_chunk_runner,
+    run_chunks,
+)
 
 __all__ = [
     "EXIT_NONFINITE",
@@ -75,6 +83,7 @@ class Options:
     devices: int | None = None
     out: str = ""
     chunk_size: int | None = None
+    drop_last: bool = False
     checkpoint_every: int | None = None
     keep_checkpoints: int = 3
     resume: bool = False
@@ -98,7 +107,11 @@ class Options:
         argv += [
             x for flag, value in optional.items() if value is not None for x in (flag, str(value))
         ]
-        flags = {"--skip-nonfinite": self.skip_nonfinite, "--tensorboard": self.tensorboard}
+        flags = {
+            "--drop-last": self.drop_last,
+            "--skip-nonfinite": self.skip_nonfinite,
+            "--tensorboard": self.tensorboard,
+        }
         return argv + [flag for flag, on in flags.items() if on]
 
 
@@ -165,13 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
     span.add_argument(
         "--epochs",
         type=_positive_int,
-        help="passes over the data instead of --steps (linear: 3 steps per epoch, others 1)",
+        help="passes over the data instead of --steps (linear: 3 steps per epoch; digits and "
+        "module_regression: one per batch of their data loader; others 1)",
     )
     add("--lr", type=_learning_rate, help="learning rate, finite and > 0 (default: tutorial's)")
     add(
         "--batch-size",
         type=_positive_int,
-        help="examples per step (mlp: 64, cnn: 1, custom: 32; linear has none)",
+        help="examples per step (mlp: 64, cnn: 1, custom: 32, module_regression: 10, digits: 32; "
+        "linear has none)",
+    )
+    add(
+        "--drop-last",
+        action="store_true",
+        help="data-loader experiments: drop each epoch's last batch when it is smaller than "
+        "--batch-size (torch's DataLoader drop_last; by default it is trained on)",
     )
     add("--seed", type=int, help="jax.random seed for parameters and data (default 0)")
     add(
@@ -262,15 +283,22 @@ def resolve(args: argparse.Namespace) -> Options:
         )
     if args.batch_size is not None and experiment.default_batch_size is None:
         raise UsageError(f"--batch-size: {experiment.name} has a fixed dataset and no batch size")
+    if args.drop_last and not experiment.loader:
+        raise UsageError(f"--drop-last: {experiment.name} reads no data loader")
 
     def pick(name: str, default: Any) -> Any:
         given = getattr(args, name)
         return given if given is not None else stored.get(name, default)
 
+    steps, epochs = pick("steps", experiment.default_steps), args.epochs
+    if epochs is not None:
+        steps = None
+    elif steps is None:  # an experiment counted in epochs, run with its defaults
+        epochs = experiment.default_epochs
     return Options(
         experiment=experiment.name,
-        steps=pick("steps", experiment.default_steps) if args.epochs is None else None,
-        epochs=args.epochs,
+        steps=steps,
+        epochs=epochs,
         lr=pick("lr", experiment.default_lr),
         batch_size=pick("batch_size", experiment.default_batch_size),
         seed=pick("seed", 0),
@@ -279,6 +307,7 @@ def resolve(args: argparse.Namespace) -> Options:
         devices=pick("devices", None),
         out=str(out),
         chunk_size=pick("chunk_size", None),
+        drop_last=args.drop_last or stored.get("drop_last", False),
         checkpoint_every=pick("checkpoint_every", None),
         keep_checkpoints=pick("keep_checkpoints", 3),
         resume=args.resume,
@@ -453,6 +482,7 @@ class _Plan(NamedTuple):
     batch_size: int | None
     chunk_size: int
     every: int | None
+    batches: Batches
 
 
 def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
@@ -461,19 +491,30 @@ def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
         lambda key: experiment.init(key, options.batch_size, _script.DTYPES[options.dtype]),
         jax.random.key(0),
     )
+    try:
+        batches = experiment.batches(abstract_data, options.batch_size, options.drop_last)
+    except ValueError as err:
+        raise UsageError(f"--batch-size / --drop-last: {err}") from None
     if options.epochs is not None:
-        steps = options.epochs * experiment.steps_per_epoch(abstract_data)
-        options = dataclasses.replace(options, steps=steps)
+        options = dataclasses.replace(options, steps=options.epochs * batches.steps_per_epoch)
     step = jax.ShapeDtypeStruct((), jnp.int32)
-    batch = jax.eval_shape(experiment.batch_fn, abstract_data, jax.random.key(0), step, step)
+    plans = [batches.batch_fn] + ([batches.last_batch_fn] if batches.last_batch_fn else [])
+    shapes = [jax.eval_shape(fn, abstract_data, jax.random.key(0), step, step) for fn in plans]
     # One device runs the plain program: no mesh, no sharding annotations.
     mesh, batch_size = None, None
     if (options.devices or jax.device_count()) > 1:
         try:
             mesh = distributed.make_mesh(options.devices)
-            batch_size = distributed.check_batch(batch, mesh.size)
+            batch_size = distributed.check_batch(shapes[0], mesh.size)
         except ValueError as err:
             raise UsageError(f"--devices: {err}") from None
+        if len(shapes) > 1:
+            try:
+                distributed.check_batch(shapes[1], mesh.size)
+            except ValueError as err:
+                raise UsageError(
+                    f"--devices: each epoch's last, partial batch: {err}; or pass --drop-last"
+                ) from None
     if options.tensorboard:
         try:
             import tensorboardX  # noqa: F401
@@ -482,7 +523,8 @@ def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
                 "--tensorboard needs tensorboardX: pip install 'jaxnets[tensorboard]'"
             ) from None
     chunk_size, every = _chunk_plan(options)
-    return _Plan(options, param_specs(abstract_params), mesh, batch_size, chunk_size, every)
+    specs = param_specs(abstract_params)
+    return _Plan(options, specs, mesh, batch_size, chunk_size, every, batches)
 
 
 def initial_values(
@@ -527,9 +569,12 @@ def _prepare(options: Options, experiment: registry.Experiment, plan: _Plan):
     if plan.mesh is not None:
         replicated = distributed.replicated(plan.mesh)
         split = distributed.batch_sharding(plan.mesh)
+        # Full-batch data is the batch and is split like it; a data set that batches are drawn
+        # from is replicated, and each step's gathered batch is split by the runner.
+        data_is_batch = plan.batches.batch_fn is full_batch
         data = jax.tree.map(
             lambda x: distributed.put(
-                x, split if np.shape(x)[:1] == (plan.batch_size,) else replicated
+                x, split if data_is_batch and np.shape(x)[:1] == (plan.batch_size,) else replicated
             ),
             data,
         )
@@ -538,8 +583,9 @@ def _prepare(options: Options, experiment: registry.Experiment, plan: _Plan):
     runner = make_chunk_runner(
         experiment.loss_fn,
         optimizer,
-        experiment.batch_fn,
-        steps_per_epoch=experiment.steps_per_epoch(data),
+        plan.batches.batch_fn,
+        steps_per_epoch=plan.batches.steps_per_epoch,
+        last_batch_fn=plan.batches.last_batch_fn,
         skip_nonfinite=options.skip_nonfinite,
         **shardings,
     )
@@ -750,9 +796,15 @@ def _result_json(result: Result) -> dict[str, Any]:
 
 
 def _list() -> None:
-    for experiment in registry.REGISTRY.values():
-        defaults = f"steps {experiment.default_steps:<4} lr {experiment.default_lr:<6g}"
-        print(f"{experiment.name:8} {defaults} {experiment.summary}")
+    entries = registry.REGISTRY.values()
+    width = max(len(experiment.name) for experiment in entries)
+    for experiment in entries:
+        if experiment.default_steps is None:
+            span = f"epochs {experiment.default_epochs}"
+        else:
+            span = f"steps {experiment.default_steps}"
+        defaults = f"{span:<9} lr {experiment.default_lr:<6g}"
+        print(f"{experiment.name:{width}} {defaults} {experiment.summary}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

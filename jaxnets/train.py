@@ -24,6 +24,7 @@ import optax
 
 __all__ = [
     "BatchFn",
+    "Batches",
     "Chunk",
     "LoopState",
     "TrainState",
@@ -32,6 +33,7 @@ __all__ = [
     "make_chunk_runner",
     "make_train_step",
     "run_chunks",
+    "shuffled_batches",
     "train_loop",
 ]
 
@@ -204,6 +206,89 @@ def full_batch(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) 
     return data
 
 
+class Batches(NamedTuple):
+    """A run's batch plan for the chunked driver.
+
+    Attributes:
+      batch_fn: ``(data, key, epoch, step_in_epoch) -> batch``, traced inside the scanned step.
+      steps_per_epoch: steps that make one pass over the data.
+      last_batch_fn: the plan of each epoch's last step when its batch has another (static)
+        shape than the others, as ``DataLoader``'s last partial batch does; ``None`` if not.
+    """
+
+    batch_fn: BatchFn = full_batch
+    steps_per_epoch: int = 1
+    last_batch_fn: BatchFn | None = None
+
+
+def shuffled_batches(
+    n: int, batch_size: int, *, shuffle: bool = True, drop_last: bool = False
+) -> Batches:
+    """``DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=drop_last)`` as a batch plan.
+
+    ``data`` is a pytree of arrays sharing the leading dimension ``n``. Epoch ``e`` visits the
+    samples in ``jax.random.permutation(jax.random.fold_in(key, e), n)`` (``range(n)`` without
+    ``shuffle``), which is :func:`jaxnets.data.epoch_order` when ``key`` is
+    ``jax.random.key(seed)``; it is cut into batches as ``BatchSampler`` cuts it. The last
+    partial batch, kept unless ``drop_last``, is gathered by ``last_batch_fn`` with its own static
+    shape, so every batch of every epoch has exactly the samples the loader would yield.
+
+    Args:
+      n: dataset length.
+      batch_size: samples per batch (``>= 1``).
+      shuffle: reshuffle every epoch.
+      drop_last: drop each epoch's partial last batch.
+
+    Returns:
+      The :class:`Batches` of one epoch.
+
+    Raises:
+      ValueError: a non-positive ``batch_size``, or ``drop_last`` with fewer than ``batch_size``
+        samples (an epoch with no batch).
+
+    >>> plan = shuffled_batches(5, 2, shuffle=False)
+    >>> plan.steps_per_epoch
+    3
+    >>> data = jnp.arange(10, 15)
+    >>> key, epoch = jax.random.key(0), jnp.int32(0)
+    >>> plan.batch_fn(data, key, epoch, jnp.int32(1)).tolist()
+    [12, 13]
+    >>> plan.last_batch_fn(data, key, epoch, jnp.int32(2)).tolist()
+    [14]
+    >>> shuffled_batches(5, 2, drop_last=True).steps_per_epoch
+    2
+    """
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+    full, rest = divmod(int(n), batch_size)
+    if drop_last:
+        rest = 0
+    if full == 0 and rest == 0:
+        raise ValueError(
+            f"drop_last with batch_size={batch_size} leaves no batch of a dataset of {n} samples"
+        )
+
+    def order(key: jax.Array, epoch: jax.Array) -> jax.Array:
+        if not shuffle:
+            return jnp.arange(n)
+        return jax.random.permutation(jax.random.fold_in(key, epoch), n)
+
+    def gather(data: PyTree, indices: jax.Array) -> PyTree:
+        return jax.tree.map(lambda a: jnp.take(a, indices, axis=0), data)
+
+    def batch_fn(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) -> PyTree:
+        start = step * batch_size
+        return gather(data, jax.lax.dynamic_slice_in_dim(order(key, epoch), start, batch_size))
+
+    def last_batch_fn(data: PyTree, key: jax.Array, epoch: jax.Array, step: jax.Array) -> PyTree:
+        del step  # always the epoch's last
+        return gather(data, order(key, epoch)[full * batch_size :])
+
+    if full == 0:
+        return Batches(last_batch_fn, 1)
+    return Batches(batch_fn, full + (rest > 0), last_batch_fn if rest else None)
+
+
 def init_loop_state(
     params: PyTree, optimizer: optax.GradientTransformation, key: jax.Array
 ) -> LoopState:
@@ -245,6 +330,7 @@ def make_chunk_runner(
     batch_fn: BatchFn = full_batch,
     *,
     steps_per_epoch: int = 1,
+    last_batch_fn: BatchFn | None = None,
     skip_nonfinite: bool = False,
     batch_sharding: jax.sharding.Sharding | None = None,
     state_sharding: jax.sharding.Sharding | None = None,
@@ -254,7 +340,9 @@ def make_chunk_runner(
     ``run_chunk`` is ``jax.jit`` over a ``lax.scan`` of ``length`` steps of
     ``make_train_step(loss_fn, optimizer)``, the very step ``train_loop`` scans; it compiles once
     per distinct ``length`` and donates ``state``, so chunks update the parameters in place.
-    Step ``t`` trains on ``batch_fn(data, key, t // steps_per_epoch, t % steps_per_epoch)``.
+    Step ``t`` trains on ``batch_fn(data, key, t // steps_per_epoch, t % steps_per_epoch)``, or,
+    when ``last_batch_fn`` is given and ``t`` is an epoch's last step, on ``last_batch_fn``'s
+    batch (a ``lax.cond`` between the two shapes' steps, both in the one program).
 
     A step is finite when its loss, gradients and updated parameters are. The first step that is
     not either freezes the state (``skip_nonfinite=False``: later steps of the chunk change
@@ -266,6 +354,7 @@ def make_chunk_runner(
       optimizer: the optax transformation.
       batch_fn: the batch plan, ``(data, key, epoch, step_in_epoch) -> batch``.
       steps_per_epoch: steps that make one epoch of ``batch_fn``.
+      last_batch_fn: the batch plan of each epoch's last step, if its batch shape differs.
       skip_nonfinite: skip non-finite steps instead of stopping at the first.
       batch_sharding: if given, each step's batch is constrained to it (data parallelism).
       state_sharding: if given, the output state and losses are placed with it (replicated).
@@ -283,12 +372,27 @@ def make_chunk_runner(
     """
     train_step = make_train_step(loss_fn, optimizer, with_grads=True)
 
+    def step_on(plan: BatchFn, data: PyTree, key: jax.Array):
+        def run(train: TrainState):
+            step = train.step
+            batch = plan(data, key, step // steps_per_epoch, step % steps_per_epoch)
+            if batch_sharding is not None:
+                batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
+            return train_step(train, batch)
+
+        return run
+
     def guarded_step(state: LoopState, data: PyTree) -> tuple[LoopState, tuple[Any, Any]]:
         step = state.train.step
-        batch = batch_fn(data, state.key, step // steps_per_epoch, step % steps_per_epoch)
-        if batch_sharding is not None:
-            batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-        updated, (loss, grads) = train_step(state.train, batch)
+        if last_batch_fn is None:
+            updated, (loss, grads) = step_on(batch_fn, data, state.key)(state.train)
+        else:
+            updated, (loss, grads) = jax.lax.cond(
+                step % steps_per_epoch == steps_per_epoch - 1,
+                step_on(last_batch_fn, data, state.key),
+                step_on(batch_fn, data, state.key),
+                state.train,
+            )
         finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(updated.params)
         if skip_nonfinite:
             kept = _select(finite, updated, state.train._replace(step=updated.step))

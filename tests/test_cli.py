@@ -12,9 +12,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnets import cli
-from jaxnets.experiments import custom_backward, registry
-from jaxnets.train import init_loop_state, make_chunk_runner, run_chunks
+from jaxnets import cli, optim
+from jaxnets.experiments import custom_backward, digits, module_regression, registry
+from jaxnets.train import (
+    epoch_loop,
+    init_loop_state,
+    make_chunk_runner,
+    run_chunks,
+    shuffled_batches,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,7 +81,8 @@ def test_list_shows_each_experiment_on_one_line(capsys):
     code, out, _ = run_cli(["list"], capsys)
     lines = out.strip().splitlines()
     assert code == 0
-    assert [line.split()[0] for line in lines] == ["mlp", "cnn", "linear", "custom"]
+    names = ["mlp", "cnn", "linear", "custom", "module_regression", "digits"]
+    assert [line.split()[0] for line in lines] == names
 
 
 def test_train_help_explains_every_option(capsys):
@@ -102,7 +109,7 @@ def test_console_script_and_module_entry_points():
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["train", "resnet"], "unknown experiment 'resnet'; known: cnn, custom, linear, mlp"),
+        (["train", "resnet"], "unknown experiment 'resnet'; known: cnn, custom, digits, linear"),
         (["train", "mlp", "--lr", "0"], "--lr must be finite and > 0, got '0'"),
         (["train", "mlp", "--lr=-1e-3"], "--lr must be finite and > 0"),
         (["train", "mlp", "--lr", "nan"], "--lr must be finite and > 0"),
@@ -112,6 +119,11 @@ def test_console_script_and_module_entry_points():
         (["train", "mlp", "--batch-size", "0"], "expected an integer >= 1, got 0"),
         (["train", "mlp", "--steps", "3", "--epochs", "2"], "not allowed with argument"),
         (["train", "linear", "--batch-size", "4"], "linear has a fixed dataset"),
+        (["train", "mlp", "--drop-last"], "--drop-last: mlp reads no data loader"),
+        (
+            ["train", "module_regression", "--batch-size", "101", "--drop-last"],
+            "drop_last with batch_size=101 leaves no batch of a dataset of 100 samples",
+        ),
         (["train", "custom", "--resume"], "--resume: no checkpoint in"),
         (["train", "custom", "--devices", "2"], "devices must be between 1 and 1"),
         (["train", "custom", "--process-id", "0"], "go together"),
@@ -180,6 +192,81 @@ def test_epochs_count_passes_over_the_data(capsys, tmp_path):
     )
     assert code == 0
     assert json.loads((tmp_path / "result.json").read_text())["end_step"] == 12
+
+
+def _loader_orders(data_key, n, epochs):
+    """The orders the command line's loader visits: epoch_order's, keyed by the run's data key."""
+    return jnp.stack(
+        [jax.random.permutation(jax.random.fold_in(data_key, e), n) for e in range(epochs)]
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "module", "batch_size", "drop_last"),
+    [
+        ("module_regression", module_regression, 32, False),  # 3 full batches and one of 4
+        ("module_regression", module_regression, 32, True),
+        ("digits", digits, 500, False),  # 2 full batches and one of 437
+    ],
+)
+def test_loader_experiments_train_like_their_modules(
+    name, module, batch_size, drop_last, capsys, tmp_path
+):
+    epochs, experiment = 3, registry.get(name)
+    argv = ["train", name, "--epochs", epochs, "--batch-size", batch_size, "--dtype", "float64"]
+    argv += ["--chunk-size", 3, "--seed", 5, "--no-progress", "--out", tmp_path]
+    code, _, _ = run_cli([*argv, *(["--drop-last"] if drop_last else [])], capsys)
+    assert code == 0
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    steps_per_epoch = 100 // 32 if drop_last else -(-len(metrics) // epochs)
+    assert len(metrics) == epochs * steps_per_epoch
+
+    params, data, data_key = cli.initial_values(experiment, 5, batch_size, jnp.float64)
+    orders = _loader_orders(data_key, data[0].shape[0], epochs)
+    if drop_last:
+        optimizer = experiment.optimizer(experiment.default_lr)
+        run = jax.jit(epoch_loop, static_argnums=(0, 1, 5), static_argnames="drop_last")
+        expected, losses = run(
+            experiment.loss_fn, optimizer, params, data, orders, batch_size, drop_last=True
+        )
+    else:  # the module's own train(), the one python -m parity checks against torch
+        expected, losses = module.train(
+            params, *data, epochs=epochs, batch_size=batch_size, orders=orders
+        )
+    # Same loss_fn, optimiser and batches; the two programs fuse the step differently (the
+    # command line's picks the partial batch's step with lax.cond), so the last bits may differ.
+    np.testing.assert_allclose([m["loss"] for m in metrics], np.ravel(losses), rtol=1e-14)
+    saved = np.load(tmp_path / "params.npz")
+    for path, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]:
+        key = jax.tree_util.keystr(path, simple=True, separator="/")
+        np.testing.assert_allclose(saved[key], leaf, rtol=1e-14, atol=0)
+
+
+def test_shuffled_batches_cut_each_epoch_like_the_loader():
+    data = jnp.arange(7) * 10
+    key = jax.random.key(3)
+    for drop_last in (False, True):
+        plan = shuffled_batches(7, 3, drop_last=drop_last)
+        for epoch in range(2):
+            order = jax.random.permutation(jax.random.fold_in(key, epoch), 7)
+            got = [
+                (plan.last_batch_fn if s == 2 else plan.batch_fn)(data, key, epoch, s).tolist()
+                for s in range(plan.steps_per_epoch)
+            ]
+            expected = [(order[i : i + 3] * 10).tolist() for i in range(0, 7, 3)]
+            assert got == (expected[:2] if drop_last else expected)
+    single = shuffled_batches(2, 5, shuffle=False)  # fewer samples than a batch: one short batch
+    assert single.steps_per_epoch == 1 and single.last_batch_fn is None
+    assert single.batch_fn(data[:2], key, 0, 0).tolist() == [0, 10]
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        shuffled_batches(4, 0)
+
+
+def test_loader_experiments_default_to_their_tutorial_epochs(capsys, tmp_path, no_compiling):
+    args = cli.build_parser().parse_args(["train", "digits", "--out", str(tmp_path)])
+    options = cli.resolve(args)
+    assert (options.steps, options.epochs, options.batch_size) == (None, digits.EPOCHS, 32)
+    assert options.lr == 1e-3 and registry.get("digits").optimizer is optim.adam
 
 
 def test_one_compilation_per_chunk_length():

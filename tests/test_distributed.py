@@ -54,6 +54,16 @@ EIGHT_DEVICES = textwrap.dedent(
             report[f"{dtype}-{devices}-dtype"] = str(result.params["W1"].dtype)
         report[dtype] = relative_difference(finals[8], finals[1])
 
+    # A loader experiment: the data set replicated, each step's gathered batch split.
+    finals = {}
+    for devices in (1, 8):
+        options = cli.Options(
+            experiment="digits", steps=None, epochs=1, lr=1e-3, batch_size=64, drop_last=True,
+            dtype="float64", devices=devices, out=f"{out}/digits-{devices}", progress=False,
+        )
+        finals[devices] = cli.train(options).params
+    report["digits-float64"] = relative_difference(finals[8], finals[1])
+
     # The step really is data parallel: the batch is split and gradients are all-reduced.
     mlp = registry.get("mlp")
     mesh = distributed.make_mesh(8)
@@ -74,6 +84,7 @@ EIGHT_DEVICES = textwrap.dedent(
     for name, argv in {
         "indivisible": ["train", "mlp", "--devices", "3"],
         "per_sample": ["train", "linear", "--devices", "2"],
+        "partial_batch": ["train", "digits", "--devices", "8"],
     }.items():
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -124,6 +135,10 @@ def test_eight_devices_match_one(tmp_path):
     assert code == 2 and "batch size 64 is not divisible by the 3 devices" in message
     code, message = report["per_sample"]
     assert code == 2 and "has no batch axis" in message
+    assert report["digits-float64"] <= 1e-12, report
+    code, message = report["partial_batch"]  # 1437 = 44 * 32 + 29
+    assert code == 2 and "last, partial batch: batch size 29 is not divisible" in message
+    assert "--drop-last" in message
 
 
 def _free_port():

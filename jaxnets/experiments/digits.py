@@ -136,8 +136,10 @@ def init(key: jax.Array, *, dtype: jnp.dtype = jnp.float32):
     ((1437, 64), (1437,), (360, 64), (360,), (64, 128))
     """
     key_model, key_split = jax.random.split(key)
-    images, labels = load(np.dtype(dtype))
-    order = np.asarray(jax.random.permutation(key_split, len(images)))
+    images, labels = (jnp.asarray(a) for a in load(np.dtype(dtype)))
+    # Indexing with the permutation as a JAX array keeps init traceable (``jax.jit``,
+    # ``jax.eval_shape``), as the training command line needs.
+    order = jax.random.permutation(key_split, images.shape[0])
     test, training = order[:N_TEST], order[N_TEST:]
     model = Classifier(dtype=dtype, rngs=nnx.Rngs(params=key_model))
     params = nnx.to_pure_dict(nnx.state(model, nnx.Param))

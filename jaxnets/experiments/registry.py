@@ -7,9 +7,10 @@ command line runs is ``make_train_step(loss_fn, optimizer(lr))``, the same step 
 
 Batches are a pure function of ``(data, key, epoch, step_in_epoch)`` (``batch_fn``), traced
 inside the scanned step: the full-batch tutorials return ``data`` itself, the per-sample linear
-tutorial indexes its samples, and data-loader experiments can shuffle with ``key`` and ``epoch``.
-With one step per epoch (the full-batch entries), ``epoch`` is the step number and
-``step_in_epoch`` is 0.
+tutorial indexes its samples, and the data-loader experiments (``loader=True``) draw shuffled
+mini-batches of ``--batch-size`` with ``jaxnets.train.shuffled_batches``, the last partial batch
+included as torch's ``DataLoader`` yields it. With one step per epoch (the full-batch entries),
+``epoch`` is the step number and ``step_in_epoch`` is 0.
 Because nothing about the data lives in Python between steps, a resumed run sees the same
 batches as an uninterrupted one.
 """
@@ -25,8 +26,15 @@ import jax.numpy as jnp
 import optax
 
 from jaxnets import optim
-from jaxnets.experiments import cnn, custom_backward, linear_regression, mlp
-from jaxnets.train import BatchFn, LossFn, full_batch
+from jaxnets.experiments import (
+    cnn,
+    custom_backward,
+    digits,
+    linear_regression,
+    mlp,
+    module_regression,
+)
+from jaxnets.train import Batches, BatchFn, LossFn, full_batch, shuffled_batches
 
 __all__ = ["Experiment", "REGISTRY", "get", "register"]
 
@@ -45,11 +53,16 @@ class Experiment:
         the experiment has no batch-size option.
       loss_fn: ``loss_fn(params, batch) -> scalar``, the experiment module's own.
       default_lr: the tutorial's learning rate.
-      default_steps: the tutorial's number of optimiser steps.
+      default_steps: the tutorial's number of optimiser steps (``None`` when it trains for
+        ``default_epochs`` instead).
       optimizer: ``optimizer(lr) -> optax.GradientTransformation``.
       batch_fn: the batch plan, ``(data, key, epoch, step_in_epoch) -> batch``.
       steps_per_epoch: ``steps_per_epoch(data)``: how many steps make one pass over ``data``.
       default_batch_size: the tutorial's batch size, or ``None`` if it cannot be changed.
+      loader: ``data`` is a dataset (a pytree of arrays sharing the sample axis) read through a
+        shuffling ``DataLoader`` of the run's batch size; ``batch_fn`` and ``steps_per_epoch``
+        are then not used.
+      default_epochs: the tutorial's number of epochs, for entries counted in epochs.
     """
 
     name: str
@@ -57,11 +70,39 @@ class Experiment:
     init: InitFn
     loss_fn: LossFn
     default_lr: float
-    default_steps: int
+    default_steps: int | None
     optimizer: Callable[[float], optax.GradientTransformation] = optim.sgd
     batch_fn: BatchFn = full_batch
     steps_per_epoch: Callable[[PyTree], int] = lambda data: 1
     default_batch_size: int | None = None
+    loader: bool = False
+    default_epochs: int | None = None
+
+    def batches(self, data: PyTree, batch_size: int | None, drop_last: bool = False) -> Batches:
+        """The batch plan of a run on ``data`` (arrays or ``jax.ShapeDtypeStruct`` s).
+
+        Args:
+          data: the second value ``init`` returned.
+          batch_size: the run's batch size (used by ``loader`` entries).
+          drop_last: drop each epoch's partial last batch (``loader`` entries only).
+
+        Returns:
+          A :class:`jaxnets.train.Batches`.
+
+        Raises:
+          ValueError: ``drop_last`` for an entry without a loader, or no batch left by it.
+
+        >>> plan = get("digits").batches(get("digits").init(jax.random.key(0), 32, "float32")[1],
+        ...                              32)
+        >>> plan.steps_per_epoch, plan.last_batch_fn is not None
+        (45, True)
+        """
+        if self.loader:
+            n = int(jax.tree.leaves(data)[0].shape[0])
+            return shuffled_batches(n, batch_size or n, drop_last=drop_last)
+        if drop_last:
+            raise ValueError(f"{self.name} reads no data loader, so it has no last batch to drop")
+        return Batches(self.batch_fn, self.steps_per_epoch(data))
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -106,7 +147,7 @@ def get(name: str) -> Experiment:
     ...     get("resnet")
     ... except KeyError as err:
     ...     print(err.args[0])
-    unknown experiment 'resnet'; known: cnn, custom, linear, mlp
+    unknown experiment 'resnet'; known: cnn, custom, digits, linear, mlp, module_regression
     """
     try:
         return REGISTRY[name]
@@ -124,6 +165,12 @@ def _split_init(init: Callable[..., tuple[Any, ...]], size_name: str | None) -> 
         return params, tuple(data)
 
     return wrapped
+
+
+def _digits_init(key: jax.Array, batch_size: int | None, dtype: jnp.dtype):
+    del batch_size  # the loader's, not the dataset's
+    params, training, _held_out = digits.init(key, dtype=dtype)
+    return params, training
 
 
 def _linear_init(key: jax.Array, batch_size: int | None, dtype: jnp.dtype):
@@ -182,5 +229,34 @@ register(
         default_lr=0.05,
         default_steps=100,
         default_batch_size=custom_backward.N,
+    )
+)
+register(
+    Experiment(
+        name="module_regression",
+        summary="seed 004: nn.Module Linear(1, 1), MSE, shuffled DataLoader of 10, SGD lr 0.05, "
+        "20 epochs",
+        init=_split_init(module_regression.init, None),
+        loss_fn=module_regression.loss_fn,
+        default_lr=0.05,
+        default_steps=None,
+        default_batch_size=module_regression.BATCH_SIZE,
+        loader=True,
+        default_epochs=module_regression.EPOCHS,
+    )
+)
+register(
+    Experiment(
+        name="digits",
+        summary="scikit-learn 8x8 digits, Linear-ReLU-Linear, cross-entropy, Adam lr 1e-3, "
+        "shuffled batches of 32, 10 epochs",
+        init=_digits_init,
+        loss_fn=digits.loss_fn,
+        default_lr=1e-3,
+        default_steps=None,
+        optimizer=optim.adam,
+        default_batch_size=digits.BATCH_SIZE,
+        loader=True,
+        default_epochs=digits.EPOCHS,
     )
 )
