@@ -587,6 +587,7 @@ def _prepare(options: Options, experiment: registry.Experiment, plan: _Plan):
         steps_per_epoch=plan.batches.steps_per_epoch,
         last_batch_fn=plan.batches.last_batch_fn,
         skip_nonfinite=options.skip_nonfinite,
+        compiler_options=dict(experiment.compiler_options),
         **shardings,
     )
     return data, state, runner

@@ -334,6 +334,7 @@ def make_chunk_runner(
     skip_nonfinite: bool = False,
     batch_sharding: jax.sharding.Sharding | None = None,
     state_sharding: jax.sharding.Sharding | None = None,
+    compiler_options: dict[str, Any] | None = None,
 ) -> Callable[..., tuple[LoopState, tuple[jax.Array, jax.Array]]]:
     """Build ``run_chunk(state, data, *, length) -> (state, (losses, finite))``.
 
@@ -358,6 +359,8 @@ def make_chunk_runner(
       skip_nonfinite: skip non-finite steps instead of stopping at the first.
       batch_sharding: if given, each step's batch is constrained to it (data parallelism).
       state_sharding: if given, the output state and losses are placed with it (replicated).
+      compiler_options: XLA options for this program only (``jax.jit``'s ``compiler_options``),
+        e.g. an experiment's ``COMPILER_OPTIONS``.
 
     Returns:
       The jitted ``run_chunk``; ``losses`` and ``finite`` have shape ``(length,)``.
@@ -404,6 +407,8 @@ def make_chunk_runner(
         return state._replace(train=kept, bad_step=bad_step), (loss, finite)
 
     jit_kwargs: dict[str, Any] = {}
+    if compiler_options:
+        jit_kwargs["compiler_options"] = dict(compiler_options)
     if state_sharding is not None:
         jit_kwargs["out_shardings"] = state_sharding
 

@@ -17,8 +17,8 @@ batches as an uninterrupted one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -63,6 +63,8 @@ class Experiment:
         shuffling ``DataLoader`` of the run's batch size; ``batch_fn`` and ``steps_per_epoch``
         are then not used.
       default_epochs: the tutorial's number of epochs, for entries counted in epochs.
+      compiler_options: XLA options for the training program (``jax.jit``'s
+        ``compiler_options``), the ones the experiment module's own ``train`` compiles with.
     """
 
     name: str
@@ -77,6 +79,7 @@ class Experiment:
     default_batch_size: int | None = None
     loader: bool = False
     default_epochs: int | None = None
+    compiler_options: Mapping[str, Any] = field(default_factory=dict)
 
     def batches(self, data: PyTree, batch_size: int | None, drop_last: bool = False) -> Batches:
         """The batch plan of a run on ``data`` (arrays or ``jax.ShapeDtypeStruct`` s).
@@ -203,6 +206,7 @@ register(
         summary="seed 001: Net (2 conv + 3 fc), L1 loss, SGD lr 0.01, 100 steps",
         init=_split_init(cnn.init, "batch_size"),
         loss_fn=cnn.loss_fn,
+        compiler_options=cnn.COMPILER_OPTIONS,
         default_lr=0.01,
         default_steps=100,
         default_batch_size=1,
