@@ -280,10 +280,15 @@ def _cell(stats: dict[str, float]) -> str:
     return f"{stats['median']:.3g} [{stats['min']:.3g}-{stats['max']:.3g}]"
 
 
+def _name_width(timings: Sequence[Timing]) -> int:
+    return max([len("experiment"), *(len(timing.case.name) for timing in timings)])
+
+
 def table(timings: Sequence[Timing], peak_flops: float) -> str:
     """One row per case: ms per step (median [min-max]), speed-ups of jax, jax's share of peak."""
+    width = _name_width(timings)
     header = (
-        f"{'experiment':22} {'steps':>5} | {'jax ms/step':>20} {'eager+item':>20} "
+        f"{'experiment':{width}} {'steps':>5} | {'jax ms/step':>20} {'eager+item':>20} "
         f"{'eager':>20} {'compile':>20} | {'x eager+item':>16} {'x eager':>16} "
         f"{'x compile':>16} | {'jax %peak':>9}"
     )
@@ -292,7 +297,7 @@ def table(timings: Sequence[Timing], peak_flops: float) -> str:
         cells = [_cell(timing.per_step_ms(f)) if f in timing.runs else "-" for f in FRAMEWORKS]
         ratios = [_cell(timing.ratio(f)) if f in timing.runs else "-" for f in FRAMEWORKS[1:]]
         lines.append(
-            f"{timing.case.name:22} {timing.case.steps:>5} | "
+            f"{timing.case.name:{width}} {timing.case.steps:>5} | "
             + " ".join(f"{c:>20}" for c in cells)
             + " | "
             + " ".join(f"{r:>16}" for r in ratios)
@@ -304,8 +309,9 @@ def table(timings: Sequence[Timing], peak_flops: float) -> str:
 def compile_table(timings: Sequence[Timing], peak_flops: float) -> str:
     """Speed-ups from the fastest runs, first-run overhead (tracing + compilation), torch.compile's
     graphs, and how closely each framework's losses follow jax's (same data, same steps)."""
+    width = _name_width(timings)
     lines = [
-        f"{'experiment':22} | {'best: x eager+item':>17} {'x eager':>8} {'x compile':>9} "
+        f"{'experiment':{width}} | {'best: x eager+item':>17} {'x eager':>8} {'x compile':>9} "
         f"{'%peak':>6} | {'jax compile s':>13} {'torch.compile s':>15} {'graphs':>6} "
         f"{'breaks':>6} {'bwd in graph':>12} | max|loss - jax|/max|loss|"
     ]
@@ -317,7 +323,7 @@ def compile_table(timings: Sequence[Timing], peak_flops: float) -> str:
         diffs = ", ".join(f"{value:.1e}" for value in timing.loss_rel_diff.values())
         compile_s = timing.compile_seconds("compile") if "compile" in timing.runs else math.nan
         lines.append(
-            f"{timing.case.name:22} | {best[0]:>17} {best[1]:>8} {best[2]:>9} "
+            f"{timing.case.name:{width}} | {best[0]:>17} {best[1]:>8} {best[2]:>9} "
             f"{100 * best_peak:5.1f}% | {timing.compile_seconds('jax'):13.2f} {compile_s:15.2f} "
             f"{graphs.get('graphs', '-'):>6} {graphs.get('graph_breaks', '-'):>6} "
             f"{str(graphs.get('backward_traced_into_graph', '-')):>12} | {diffs}"

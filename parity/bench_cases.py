@@ -27,8 +27,10 @@ from parity import convert
 from parity.experiments import EXPERIMENTS, Experiment, params_template, to_device
 from parity.torch_ref import cnn as cnn_ref
 from parity.torch_ref import custom as custom_ref
+from parity.torch_ref import digits as digits_ref
 from parity.torch_ref import linear as linear_ref
 from parity.torch_ref import mlp as mlp_ref
+from parity.torch_ref import module_regression as module_regression_ref
 
 TorchStep = Callable[..., torch.Tensor]
 
@@ -115,6 +117,20 @@ def custom_flops(n: int, d: int) -> float:
 
 # Per update: x*w, -y, square; backward 2*(x*w - y)*x; the update.
 LINEAR_FLOPS = 3 + 3 + sgd_flops(1)
+# Per parameter of an Adam update: two moment updates (3 each), the two bias corrections, the
+# square root, the epsilon, the division, and the scaled subtraction.
+ADAM_FLOPS_PER_PARAM = 12
+
+
+def classifier_flops(rows: int, layers: Sequence[tuple[int, int]], *, adam: bool) -> float:
+    """Linear layers with biases and ReLUs between them (the first needs no input gradient), a
+    loss of a few operations per output, and the SGD or Adam update."""
+    total, params = 0.0, 0
+    for index, (fan_in, fan_out) in enumerate(layers):
+        total += dense_flops(rows, fan_in, fan_out, input_grad=index > 0) + 4 * rows * fan_out
+        params += fan_in * fan_out + fan_out
+    total += 8 * rows * layers[-1][1]  # softmax / squared error and their gradients
+    return total + (ADAM_FLOPS_PER_PARAM * params if adam else sgd_flops(params))
 
 
 # ------------------------------------------------------------------------------- builders
@@ -144,9 +160,10 @@ def _restorer(tensors: Sequence[torch.Tensor]) -> Callable[[], None]:
     return reset
 
 
-def _reference(experiment: Experiment, seed: int, batch_size: int | None):
-    """The tutorial's draws for ``seed`` (one torch step) and the converted jaxnets params."""
-    reference = experiment.run_torch(seed, torch.float32, 1, batch_size, "cpu")
+def _reference(experiment: Experiment, seed: int, batch_size: int | None, steps: int = 1):
+    """The tutorial's draws for ``seed`` (``steps`` torch steps, one unless the run's data depend
+    on them, as a loader's sampler orders do) and the converted jaxnets params."""
+    reference = experiment.run_torch(seed, torch.float32, steps, batch_size, "cpu")
     template = params_template(experiment, reference)
     params = to_device(convert.to_jax(reference.params, experiment.layout, template))
     return reference, params
@@ -157,7 +174,7 @@ def _jax_runner(experiment: Experiment, params: Any, reference: Any, steps: int)
 
     def run() -> np.ndarray:
         _, losses = experiment.train(params, reference, steps)
-        return np.asarray(jax.block_until_ready(losses))
+        return np.asarray(jax.block_until_ready(losses)).reshape(-1)  # per step, epochs flattened
 
     return run
 
@@ -294,11 +311,103 @@ def linear_case(seed: int, epochs: int, batch_size: int | None) -> Case:
     )
 
 
+def _loader_case(
+    name: str,
+    seed: int,
+    epochs: int,
+    batch_size: int | None,
+    *,
+    model: torch.nn.Module,
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: Callable[[Any], torch.optim.Optimizer],
+    fields: tuple[str, str],
+    flops: Callable[[int], float],
+) -> Case:
+    """A shuffled-``DataLoader`` tutorial: one step is one batch of torch's sampler order.
+
+    The torch loops get the batches the loader yielded, collated in advance, so the timing of
+    the torch side leaves out the ``DataLoader``'s own per-batch cost (which favours torch).
+    """
+    experiment = EXPERIMENTS[name]
+    reference, params = _reference(experiment, seed, batch_size, steps=epochs)
+    model.load_state_dict({k: _tensor(v) for k, v in reference.params.items()})
+    inputs, targets = (_tensor(reference.inputs[field]) for field in fields)
+    size = int(reference.inputs["batch_size"])
+    batches = [
+        (inputs[index], targets[index])
+        for order in reference.inputs["orders"]
+        for index in torch.from_numpy(order).split(size)
+    ]
+    opt = optimizer(model.parameters())
+
+    def step(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad()
+        value = loss(model(x), target)
+        value.backward()
+        opt.step()
+        return value.detach()
+
+    restore = _restorer(list(model.parameters()))
+
+    def reset() -> None:
+        restore()
+        opt.state.clear()  # Adam's moments and step count start afresh, as jaxnets' do
+
+    return Case(
+        name,
+        f"batch {size}",
+        size,
+        len(batches),
+        flops(size),
+        _jax_runner(experiment, params, reference, epochs),
+        step,
+        reset,
+        eager_args=batches,
+        compiled_args=batches,
+        note="steps are batches (epochs x batches per epoch); torch gets them pre-collated",
+    )
+
+
+def module_regression_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+    """Seed 004's ``nn.Module`` regression: ``Linear(1, 1)``, ``MSELoss``, ``optim.SGD``."""
+    run = module_regression_ref.run
+    return _loader_case(
+        "module_regression",
+        seed,
+        epochs,
+        batch_size,
+        model=module_regression_ref.LinearRegression(),
+        loss=torch.nn.MSELoss(),
+        optimizer=lambda p: torch.optim.SGD(p, lr=_default(run, "learning_rate")),
+        fields=("x", "y"),
+        flops=lambda rows: classifier_flops(rows, [(1, 1)], adam=False),
+    )
+
+
+def digits_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+    """The digits classifier: ``Linear(64, 128)``, ReLU, ``Linear(128, 10)``, cross-entropy,
+    ``optim.Adam``."""
+    run = digits_ref.run
+    return _loader_case(
+        "digits",
+        seed,
+        epochs,
+        batch_size,
+        model=digits_ref.Classifier(),
+        loss=F.cross_entropy,
+        optimizer=lambda p: torch.optim.Adam(p, lr=_default(run, "learning_rate")),
+        fields=("x", "labels"),
+        flops=lambda rows: classifier_flops(rows, [(64, 128), (128, 10)], adam=True),
+    )
+
+
 BUILDERS: dict[str, Callable[[int, int, int | None], Case]] = {
     "mlp": mlp_case,
     "cnn": cnn_case,
     "linear": linear_case,
     "custom": custom_case,
+    "module_regression": module_regression_case,
+    "digits": digits_case,
 }
 
 # The tutorial's settings (steps as ``python -m parity`` counts them) plus the extra batch the
@@ -308,5 +417,7 @@ DEFAULT_SETTINGS: dict[str, list[tuple[int, int | None]]] = {
     "cnn": [(100, 1), (20, 64)],
     "linear": [(100, None)],
     "custom": [(100, None)],
+    "module_regression": [(20, None)],
+    "digits": [(10, None)],
 }
 SWEEPABLE = ("mlp", "cnn")

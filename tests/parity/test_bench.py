@@ -62,3 +62,22 @@ def test_cli_writes_table_json_and_sweep_plot(tmp_path, capsys):
 def test_cli_rejects_unknown_experiment():
     with pytest.raises(SystemExit):
         bench.main(["nope"])
+
+
+@pytest.mark.parametrize("name", ["module_regression", "digits"])
+def test_loader_cases_feed_torch_the_batches_jax_trains_on(name):
+    case = bench_cases.BUILDERS[name](0, 1, 500)  # one epoch of batches of 500
+    timing = bench.time_case(case, repeats=1, warmup=0, with_compile=False)
+    n = {"module_regression": 100, "digits": 1437}[name]
+    assert case.steps == -(-n // 500)  # the last, partial batch is a step too
+    assert [len(x) for x, _ in case.eager_args] == [500] * (n // 500) + [n % 500] * (n % 500 > 0)
+    assert max(timing.loss_rel_diff.values()) < 1e-5
+
+
+def test_classifier_flops_count_products_and_the_update():
+    sgd = bench_cases.classifier_flops(32, [(64, 128), (128, 10)], adam=False)
+    adam = bench_cases.classifier_flops(32, [(64, 128), (128, 10)], adam=True)
+    products = 2 * 2 * 32 * 64 * 128 + 3 * 2 * 32 * 128 * 10
+    assert products < sgd < 1.1 * products
+    params = 64 * 128 + 128 + 128 * 10 + 10
+    assert adam - sgd == (bench_cases.ADAM_FLOPS_PER_PARAM - 2) * params
