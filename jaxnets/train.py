@@ -28,6 +28,7 @@ __all__ = [
     "Chunk",
     "LoopState",
     "TrainState",
+    "apply_gradients",
     "full_batch",
     "init_loop_state",
     "make_chunk_runner",
@@ -86,12 +87,34 @@ def make_train_step(
 
     def train_step(state: TrainState, batch: PyTree) -> tuple[TrainState, Any]:
         loss, grads = jax.value_and_grad(loss_fn)(state.params, batch)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        new_state = TrainState(params, opt_state, state.step + 1)
+        new_state = apply_gradients(optimizer, state, grads)
         return new_state, ((loss, grads) if with_grads else loss)
 
     return train_step
+
+
+def apply_gradients(
+    optimizer: optax.GradientTransformation, state: TrainState, grads: PyTree
+) -> TrainState:
+    """One optimiser update of ``state`` with ``grads``: the second half of every train step.
+
+    Args:
+      optimizer: the optax transformation whose state ``state.opt_state`` is.
+      state: the state before the step.
+      grads: gradients with the structure of ``state.params``.
+
+    Returns:
+      The state after the step (``step`` advanced by one).
+
+    >>> p = jnp.ones((2,), jnp.float32)
+    >>> state = TrainState(p, optax.sgd(0.5).init(p), jnp.zeros((), jnp.int32))
+    >>> after = apply_gradients(optax.sgd(0.5), state, jnp.full((2,), 2.0, jnp.float32))
+    >>> after.params.tolist(), int(after.step)
+    ([0.0, 0.0], 1)
+    """
+    updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state, state.step + 1)
 
 
 def train_loop(
@@ -339,13 +362,16 @@ def make_chunk_runner(
     """Build ``run_chunk(state, data, *, length) -> (state, (losses, finite))``.
 
     ``run_chunk`` is ``jax.jit`` over a ``lax.scan`` of ``length`` steps of
-    ``make_train_step(loss_fn, optimizer)``, the very step ``train_loop`` scans; it compiles once
+    ``make_train_step(loss_fn, optimizer)``'s step (``jax.value_and_grad(loss_fn)`` and
+    :func:`apply_gradients`, as ``train_loop`` scans them) with a guard; it compiles once
     per distinct ``length`` and donates ``state``, so chunks update the parameters in place.
     Step ``t`` trains on ``batch_fn(data, key, t // steps_per_epoch, t % steps_per_epoch)``, or,
     when ``last_batch_fn`` is given and ``t`` is an epoch's last step, on ``last_batch_fn``'s
     batch (a ``lax.cond`` between the two shapes' steps, both in the one program).
 
-    A step is finite when its loss, gradients and updated parameters are. The first step that is
+    A step is finite when its loss and gradients are (an update that overflows finite parameters
+    shows up as the next step's non-finite loss; checking the updated parameters too would
+    materialise them beside the old ones, several times the step's cost). The first step that is
     not either freezes the state (``skip_nonfinite=False``: later steps of the chunk change
     nothing and ``state.bad_step`` names it) or is skipped (its update dropped, the step counter
     still advanced, ``state.skipped`` incremented).
@@ -373,38 +399,47 @@ def make_chunk_runner(
     >>> losses.tolist(), finite.tolist(), int(state.train.step), int(state.bad_step)
     ([2.0, 0.5, 0.125], [True, True, True], 3, -1)
     """
-    train_step = make_train_step(loss_fn, optimizer, with_grads=True)
 
-    def step_on(plan: BatchFn, data: PyTree, key: jax.Array):
-        def run(train: TrainState):
-            step = train.step
+    def gradients(plan: BatchFn, data: PyTree, key: jax.Array, step: jax.Array):
+        def run(params: PyTree):
             batch = plan(data, key, step // steps_per_epoch, step % steps_per_epoch)
             if batch_sharding is not None:
                 batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
-            return train_step(train, batch)
+            return jax.value_and_grad(loss_fn)(params, batch)
 
         return run
 
     def guarded_step(state: LoopState, data: PyTree) -> tuple[LoopState, tuple[Any, Any]]:
-        step = state.train.step
+        train = state.train
+        step = train.step
         if last_batch_fn is None:
-            updated, (loss, grads) = step_on(batch_fn, data, state.key)(state.train)
+            loss, grads = gradients(batch_fn, data, state.key, step)(train.params)
         else:
-            updated, (loss, grads) = jax.lax.cond(
+            loss, grads = jax.lax.cond(
                 step % steps_per_epoch == steps_per_epoch - 1,
-                step_on(last_batch_fn, data, state.key),
-                step_on(batch_fn, data, state.key),
-                state.train,
+                gradients(last_batch_fn, data, state.key, step),
+                gradients(batch_fn, data, state.key, step),
+                train.params,
             )
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(updated.params)
+        finite = jnp.isfinite(loss) & _all_finite(grads)
         if skip_nonfinite:
-            kept = _select(finite, updated, state.train._replace(step=updated.step))
+            apply = finite
             skipped = state.skipped + jnp.where(finite, 0, 1).astype(jnp.int32)
-            return state._replace(train=kept, skipped=skipped), (loss, finite)
-        running = state.bad_step < 0
-        kept = _select(running & finite, updated, state.train)
-        bad_step = jnp.where(running & ~finite, step, state.bad_step)
-        return state._replace(train=kept, bad_step=bad_step), (loss, finite)
+            bad_step = state.bad_step
+        else:
+            apply = finite & (state.bad_step < 0)
+            skipped = state.skipped
+            bad_step = jnp.where((state.bad_step < 0) & ~finite, step, state.bad_step)
+        # The predicate depends on the gradients alone, so XLA fuses the select into the update
+        # and writes the parameters in place; a predicate on the updated parameters would keep
+        # old and new alive together (cnn batch 1: 13 ms a step against 6 ms).
+        updated = apply_gradients(optimizer, train, grads)
+        new_train = TrainState(
+            _select(apply, updated.params, train.params),
+            _select(apply, updated.opt_state, train.opt_state),
+            jnp.where(apply | skip_nonfinite, updated.step, step),
+        )
+        return state._replace(train=new_train, bad_step=bad_step, skipped=skipped), (loss, finite)
 
     jit_kwargs: dict[str, Any] = {}
     if compiler_options:
