@@ -367,7 +367,7 @@ def make_chunk_runner(
     per distinct ``length`` and donates ``state``, so chunks update the parameters in place.
     Step ``t`` trains on ``batch_fn(data, key, t // steps_per_epoch, t % steps_per_epoch)``, or,
     when ``last_batch_fn`` is given and ``t`` is an epoch's last step, on ``last_batch_fn``'s
-    batch (a ``lax.cond`` between the two shapes' steps, both in the one program).
+    batch (a ``lax.cond`` between the two shapes' gradient computations, both in the one program).
 
     A step is finite when its loss and gradients are (an update that overflows finite parameters
     shows up as the next step's non-finite loss; checking the updated parameters too would

@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from jaxnets import cli, optim
@@ -267,6 +268,22 @@ def test_loader_experiments_default_to_their_tutorial_epochs(capsys, tmp_path, n
     options = cli.resolve(args)
     assert (options.steps, options.epochs, options.batch_size) == (None, digits.EPOCHS, 32)
     assert options.lr == 1e-3 and registry.get("digits").optimizer is optim.adam
+
+
+def test_an_overflowing_update_is_caught_at_the_next_step():
+    # The guard reads the loss and gradients, both finite at step 0; that step's update sends w
+    # past float32's largest value, so step 1 (loss -inf) is the one named.
+    def loss_fn(w, batch):
+        return jnp.sum(w * batch)
+
+    optimizer = optax.sgd(1e38)
+    runner = make_chunk_runner(loss_fn, optimizer)
+    state = init_loop_state(jnp.full((1,), 3e38, jnp.float32), optimizer, jax.random.key(0))
+    state, (losses, finite) = runner(state, jnp.full((1,), -1.0, jnp.float32), length=3)
+    assert finite.tolist() == [True, False, False]
+    assert np.isfinite(losses[0]) and losses[1] == -np.inf
+    assert int(state.bad_step) == 1 and int(state.train.step) == 1
+    assert state.train.params.tolist() == [np.inf]
 
 
 def test_one_compilation_per_chunk_length():
