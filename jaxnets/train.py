@@ -22,6 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxnets import data as data_lib
+from jaxnets import validate
+
 __all__ = [
     "BatchFn",
     "Batches",
@@ -29,6 +32,7 @@ __all__ = [
     "LoopState",
     "TrainState",
     "apply_gradients",
+    "fit_epochs",
     "full_batch",
     "init_loop_state",
     "make_chunk_runner",
@@ -547,8 +551,6 @@ def epoch_loop(
     >>> losses.shape, w.shape
     ((2, 3), ())
     """
-    from jaxnets.data import epoch_arrays  # data imports nothing from here; keep it lazy anyway
-
     m = orders.shape[1]
     full = m // batch_size
     partial = m - full * batch_size if not drop_last else 0
@@ -557,7 +559,7 @@ def epoch_loop(
     def one_epoch(state: TrainState, order: jax.Array):
         losses = jnp.zeros((0,), jnp.result_type(*jax.tree.leaves(params)))
         if full:
-            batches = epoch_arrays(arrays, batch_size, order=order[: full * batch_size])
+            batches = data_lib.epoch_arrays(arrays, batch_size, order=order[: full * batch_size])
             state, losses = jax.lax.scan(train_step, state, batches)
         if partial:
             last = jax.tree.map(lambda a: jnp.take(a, order[full * batch_size :], axis=0), arrays)
@@ -568,3 +570,67 @@ def epoch_loop(
     state = TrainState(params, optimizer.init(params), jnp.zeros((), jnp.int32))
     state, losses = jax.lax.scan(one_epoch, state, orders)
     return state.params, losses
+
+
+@functools.partial(jax.jit, static_argnames=("loss_fn", "optimizer", "batch_size", "learning_rate"))
+def _fit_epochs(params, arrays, orders, *, loss_fn, optimizer, batch_size, learning_rate):
+    return epoch_loop(loss_fn, optimizer(learning_rate), params, arrays, orders, batch_size)
+
+
+def fit_epochs(
+    loss_fn: LossFn,
+    optimizer: Callable[[float], optax.GradientTransformation],
+    params: PyTree,
+    arrays: PyTree,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    orders: Any = None,
+) -> tuple[PyTree, jax.Array]:
+    """Shuffled mini-batch training over whole epochs as one jitted program (:func:`epoch_loop`).
+
+    The shared body of the loader experiments' ``train``: the options are checked before anything
+    is compiled, and epoch ``e`` visits ``jaxnets.data.epoch_order(n, seed=seed, epoch=e)``, or
+    ``orders[e]`` when ``orders`` (``[epochs, n]``, e.g. torch's sampler order) is given.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar`` where ``batch`` has ``arrays``' structure.
+      optimizer: ``optimizer(learning_rate) -> optax.GradientTransformation`` (e.g.
+        ``jaxnets.optim.sgd``).
+      params: initial parameters.
+      arrays: pytree of arrays sharing the leading (sample) dimension ``n``.
+      epochs: passes over the data.
+      batch_size: samples per batch (the last batch of an epoch may be smaller).
+      learning_rate: the optimiser's learning rate.
+      seed: seed of the shuffled orders.
+      orders: optional ``(epochs, n)`` sample orders.
+
+    Returns:
+      ``(final_params, losses)`` with ``losses: (epochs, ceil(n / batch_size))``.
+
+    >>> def loss_fn(w, batch):
+    ...     x, y = batch
+    ...     return jnp.mean((x * w - y) ** 2)
+    >>> x = jnp.arange(5, dtype=jnp.float32)
+    >>> w, losses = fit_epochs(loss_fn, optax.sgd, jnp.ones((), jnp.float32), (x, 2 * x),
+    ...                        epochs=2, batch_size=2, learning_rate=0.01)
+    >>> losses.shape, w.shape
+    ((2, 3), ())
+    """
+    epochs = validate.positive_int(epochs, "epochs")
+    batch_size = validate.positive_int(batch_size, "batch_size")
+    learning_rate = validate.learning_rate(learning_rate)
+    arrays = jax.tree.map(jnp.asarray, arrays)
+    n = jax.tree.leaves(arrays)[0].shape[0]
+    orders = data_lib.epoch_orders(n, epochs, seed=seed, orders=orders)
+    return _fit_epochs(
+        params,
+        arrays,
+        jnp.asarray(orders),
+        loss_fn=loss_fn,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+    )

@@ -8,17 +8,15 @@ batches of 32 (the last batch of each epoch holds 29, as torch's ``DataLoader`` 
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.typing import ArrayLike
 
-from jaxnets import data, losses, nn, optim, validate
+from jaxnets import losses, nn, optim, validate
 from jaxnets.experiments import _script
-from jaxnets.train import epoch_loop
+from jaxnets.train import fit_epochs
 
 N_TEST, BATCH_SIZE, EPOCHS, HIDDEN, CLASSES = 360, 32, 10, 128, 10
 Params = dict[str, dict[str, jax.Array]]
@@ -146,11 +144,6 @@ def init(key: jax.Array, *, dtype: jnp.dtype = jnp.float32):
     return params, (images[training], labels[training]), (images[test], labels[test])
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "learning_rate"))
-def _train(params, x, labels, orders, *, batch_size, learning_rate):
-    return epoch_loop(loss_fn, optim.adam(learning_rate), params, (x, labels), orders, batch_size)
-
-
 def train(
     params: Params,
     x: ArrayLike,
@@ -193,17 +186,16 @@ def train(
     validate.floating({"x": x, "weight": params["fc1"]["kernel"]})
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
         raise TypeError(f"labels must be integer class indices, got {jnp.result_type(labels)}")
-    epochs = validate.positive_int(epochs, "epochs")
-    batch_size = validate.positive_int(batch_size, "batch_size")
-    learning_rate = validate.learning_rate(learning_rate)
-    orders = data.epoch_orders(jnp.shape(x)[0], epochs, seed=seed, orders=orders)
-    return _train(
+    return fit_epochs(
+        loss_fn,
+        optim.adam,
         params,
-        jnp.asarray(x),
-        jnp.asarray(labels),
-        jnp.asarray(orders),
+        (x, labels),
+        epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        seed=seed,
+        orders=orders,
     )
 
 

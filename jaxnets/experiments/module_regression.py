@@ -10,16 +10,14 @@ Data: ``x ~ N(0, 1)``, ``y = 3x + 2 + 0.1 noise``, 100 samples, batches of 10, 2
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike
 
-from jaxnets import data, losses, nn, optim, validate
+from jaxnets import losses, nn, optim, validate
 from jaxnets.experiments import _script
-from jaxnets.train import epoch_loop
+from jaxnets.train import fit_epochs
 
 N, BATCH_SIZE, EPOCHS = 100, 10, 20
 Params = dict[str, dict[str, jax.Array]]
@@ -107,11 +105,6 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
     return losses.mse_loss(apply(params, x), y)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "learning_rate"))
-def _train(params, x, y, orders, *, batch_size, learning_rate):
-    return epoch_loop(loss_fn, optim.sgd(learning_rate), params, (x, y), orders, batch_size)
-
-
 def train(
     params: Params,
     x: ArrayLike,
@@ -148,17 +141,16 @@ def train(
     """
     validate.shapes({"x": (x, ("N", 1)), "y": (y, ("N", 1))})
     validate.floating({"x": x, "y": y, "weight": params["linear"]["kernel"]})
-    epochs = validate.positive_int(epochs, "epochs")
-    batch_size = validate.positive_int(batch_size, "batch_size")
-    learning_rate = validate.learning_rate(learning_rate)
-    orders = data.epoch_orders(jnp.shape(x)[0], epochs, seed=seed, orders=orders)
-    return _train(
+    return fit_epochs(
+        loss_fn,
+        optim.sgd,
         params,
-        jnp.asarray(x),
-        jnp.asarray(y),
-        jnp.asarray(orders),
+        (x, y),
+        epochs=epochs,
         batch_size=batch_size,
         learning_rate=learning_rate,
+        seed=seed,
+        orders=orders,
     )
 
 
