@@ -15,11 +15,18 @@ all of them alike. The first run of each (compilation) and ``--warmup`` more are
 reported apart; ``--repeats`` runs are timed and summarised as median, min, max and IQR. Ratios are
 taken per repeat (the runs of one repeat are neighbours in time) and summarised the same way.
 
-The machine's matmul rate (2048 x 2048 float32, both frameworks, the better one) is the yardstick
-for the achieved FLOP/s column; FLOPs are counted analytically per experiment
-(``parity.bench_cases``). JAX runs at its default matmul precision and PyTorch at its defaults
-(float32 matmul precision "highest"; TF32 does not exist on CPU), unlike the parity suite, which
-asks for "highest" in JAX.
+The machine's matmul rate (a large float32 matmul, 2048 x 2048 on CPU and 8192 x 8192 on GPU,
+both frameworks, the better one) is the yardstick for the achieved FLOP/s column; FLOPs are counted
+analytically per experiment (``parity.bench_cases``).
+
+``--device cuda`` runs PyTorch on the GPU and needs JAX's default backend to be the GPU too (and
+``--device cpu`` needs it to be the CPU), so that both frameworks always share one device. There
+``torch.compile`` defaults to ``mode="reduce-overhead"`` (CUDA graphs), each compiled step's loss is
+cloned before the next replay overwrites it, and every timed torch run ends in a device
+synchronisation. ``--precision`` sets float32 matmul and convolution precision in both frameworks
+alike: ``highest`` (the default: full float32, as the parity suite runs), ``tf32`` (TensorFloat-32
+on GPUs that have it; no effect on CPU) or ``default`` (each framework's own default, which differ
+on GPUs: JAX allows TF32 in matmuls, PyTorch only in convolutions).
 
 Timings on a shared machine are noisy: read the spread and the load average printed with them,
 and rerun on a quiet machine for final numbers.
@@ -28,6 +35,7 @@ and rerun on a quiet machine for final numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -35,7 +43,7 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,7 +57,15 @@ from parity.bench_cases import BUILDERS, DEFAULT_SETTINGS, SWEEPABLE, Case
 
 FRAMEWORKS = ("jax", "eager+item", "eager", "compile")
 DEFAULT_BATCH_SIZES = (1, 4, 16, 64, 256, 1024, 4096)
-MATMUL_SIZE = 2048
+# Large enough to reach each device's matmul rate, small enough to time in a moment.
+MATMUL_SIZES = {"cpu": 2048, "cuda": 8192}
+DEVICES = tuple(MATMUL_SIZES)
+# The jax backend name that runs on each torch device.
+JAX_BACKENDS = {"cpu": "cpu", "cuda": "gpu"}
+PRECISIONS = ("highest", "tf32", "default")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+# torch.compile modes that capture CUDA graphs, whose outputs the next replay overwrites.
+CUDAGRAPH_MODES = ("reduce-overhead", "max-autotune")
 # The sweep aims each timed run at about this long, at half the matmul rate.
 SWEEP_RUN_SECONDS = 0.3
 
@@ -157,17 +173,24 @@ def alternate(
     return runs, first, losses
 
 
+def synchronizer(device: str) -> Callable[[], None]:
+    """Waits for the torch device's queued work: a CUDA run is timed to its end, not its launch."""
+    if device == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
+
+
 def torch_loop(
     step: Callable[..., torch.Tensor], args: Sequence[tuple[Any, ...]], steps: int, *, item: bool
 ) -> Callable[[], np.ndarray]:
     """The training loop: ``item`` syncs each loss to a Python float as the tutorials do;
-    otherwise the losses stay tensors until the end."""
+    otherwise the losses stay tensors (on the device) until the end, which waits for them all."""
 
     def run() -> np.ndarray:
         if item:
             return np.asarray([step(*args[t % len(args)]).item() for t in range(steps)])
         losses = [step(*args[t % len(args)]) for t in range(steps)]
-        return torch.stack(losses).reshape(steps, -1)[:, 0].numpy()
+        return torch.stack(losses).reshape(steps, -1)[:, 0].cpu().numpy()
 
     return run
 
@@ -178,18 +201,28 @@ def _dynamo_counts() -> tuple[int, int]:
     return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
 
 
-def compiled_loop(case: Case) -> Callable[[], np.ndarray]:
-    """``torch.compile`` of the case's step, run like the eager loop without per-step syncs.
+def compiled_loop(case: Case, mode: str = "default") -> Callable[[], np.ndarray]:
+    """``torch.compile(mode=mode)`` of the case's step, run like the eager loop without per-step
+    syncs.
 
     Where the case allows it (``case.trace_backward``), ``backward`` is traced into the graph
     (dynamo's ``trace_autograd_ops``), so forward, backward and update compile as one graph;
     otherwise dynamo breaks the graph at ``backward`` (forward and backward still compiled
-    through AOTAutograd, the optimiser step as its own graph).
+    through AOTAutograd, the optimiser step as its own graph). Under a CUDA-graph mode each call
+    starts a new graph step and its loss is cloned, because the next replay reuses its memory.
     """
     # A fresh cache per case: the sweep builds the same step function at several shapes, and
     # dynamo would otherwise turn to dynamic shapes or hit its recompile limit.
     torch._dynamo.reset()
-    step = torch.compile(case.torch_step)
+    compiled = torch.compile(case.torch_step, mode=None if mode == "default" else mode)
+    if mode in CUDAGRAPH_MODES:
+
+        def step(*args: Any) -> torch.Tensor:
+            torch.compiler.cudagraph_mark_step_begin()
+            return compiled(*args).clone()
+
+    else:
+        step = compiled
     loop = torch_loop(step, case.compiled_args, case.steps, item=False)
 
     def run() -> np.ndarray:
@@ -199,19 +232,37 @@ def compiled_loop(case: Case) -> Callable[[], np.ndarray]:
     return run
 
 
-def time_case(case: Case, *, repeats: int, warmup: int, with_compile: bool = True) -> Timing:
-    """Time one case in every framework, alternating; see the module docstring."""
+def time_case(
+    case: Case,
+    *,
+    repeats: int,
+    warmup: int,
+    with_compile: bool = True,
+    device: str = "cpu",
+    compile_mode: str = "default",
+) -> Timing:
+    """Time one case in every framework, alternating; see the module docstring.
+
+    ``device`` is the torch device the case was built on; ``compile_mode`` goes to
+    ``torch.compile``.
+    """
+    sync = synchronizer(device)
+
+    def prepare() -> None:
+        case.reset()
+        sync()
+
     runners = {
         "jax": Runner(lambda: None, case.run_jax),
         "eager+item": Runner(
-            case.reset, torch_loop(case.torch_step, case.eager_args, case.steps, item=True)
+            prepare, torch_loop(case.torch_step, case.eager_args, case.steps, item=True)
         ),
         "eager": Runner(
-            case.reset, torch_loop(case.torch_step, case.eager_args, case.steps, item=False)
+            prepare, torch_loop(case.torch_step, case.eager_args, case.steps, item=False)
         ),
     }
     if with_compile:
-        runners["compile"] = Runner(case.reset, compiled_loop(case))
+        runners["compile"] = Runner(prepare, compiled_loop(case, compile_mode))
     before = _dynamo_counts()
     runs, first, losses = alternate(runners, repeats=repeats, warmup=warmup)
     graphs: dict[str, Any] = {}
@@ -236,30 +287,44 @@ def time_case(case: Case, *, repeats: int, warmup: int, with_compile: bool = Tru
 
 
 class MatmulPeak:
-    """The machine's matmul rate: 2048 x 2048 float32 in each framework, the best ever seen.
+    """The device's matmul rate: an ``n x n`` float32 matmul in each framework, the best ever seen.
 
     It is measured again before every case and the best rate kept, so that a quiet moment
     anywhere in the run sets the yardstick and a loaded one cannot lower it (fractions of it
-    are then conservative).
+    are then conservative). Each timed run waits for the product on the device and copies
+    nothing back, so a GPU's rate is not a transfer's.
+
+    Args:
+      device: the torch device (``"cpu"`` or ``"cuda"``); JAX uses its default device.
+      size: ``n``; by default ``MATMUL_SIZES[device]``.
     """
 
-    def __init__(self) -> None:
-        n = MATMUL_SIZE
+    def __init__(self, device: str = "cpu", size: int | None = None) -> None:
+        self.size = n = size or MATMUL_SIZES[device]
         rng = np.random.default_rng(0)
         a_np, b_np = (rng.standard_normal((n, n), np.float32) for _ in range(2))
         a_jax, b_jax = jnp.asarray(a_np), jnp.asarray(b_np)
-        a_torch, b_torch = torch.from_numpy(a_np), torch.from_numpy(b_np)
+        a_torch, b_torch = (torch.from_numpy(a).to(device) for a in (a_np, b_np))
         matmul = jax.jit(jnp.matmul)
+        sync = synchronizer(device)
+
+        def torch_matmul() -> np.ndarray:
+            product = a_torch @ b_torch
+            sync()
+            return np.asarray(product.shape)
+
         self._runners = {
-            "jax": Runner(lambda: None, lambda: np.asarray(matmul(a_jax, b_jax))),
-            "torch": Runner(lambda: None, lambda: (a_torch @ b_torch).numpy()),
+            "jax": Runner(
+                lambda: None, lambda: np.asarray(matmul(a_jax, b_jax).block_until_ready().shape)
+            ),
+            "torch": Runner(lambda: None, torch_matmul),
         }
         self.rates = {"jax": 0.0, "torch": 0.0}
 
     def measure(self, repeats: int) -> None:
         runs, _, _ = alternate(self._runners, repeats=repeats, warmup=0)
         for name, times in runs.items():
-            self.rates[name] = max(self.rates[name], 2.0 * MATMUL_SIZE**3 / min(times))
+            self.rates[name] = max(self.rates[name], 2.0 * self.size**3 / min(times))
 
     @property
     def flops(self) -> float:
@@ -267,7 +332,7 @@ class MatmulPeak:
 
     def describe(self) -> str:
         return (
-            f"matmul {MATMUL_SIZE}x{MATMUL_SIZE} float32 (best seen): "
+            f"matmul {self.size}x{self.size} float32 (best seen): "
             f"jax {self.rates['jax'] / 1e9:.1f} GFLOP/s, torch {self.rates['torch'] / 1e9:.1f} "
             f"GFLOP/s; peak = {self.flops / 1e9:.1f} GFLOP/s"
         )
@@ -362,8 +427,8 @@ def write_plot(sweeps: dict[str, list[Timing]], path: Path) -> Path:
     return path
 
 
-def environment() -> dict[str, Any]:
-    """What the numbers depend on: versions, cores, threads, precision settings, load."""
+def environment(device: str = "cpu") -> dict[str, Any]:
+    """What the numbers depend on: versions, cores, threads, devices, precision settings, load."""
     return {
         "python": platform.python_version(),
         "jax": jax.__version__,
@@ -372,11 +437,56 @@ def environment() -> dict[str, Any]:
         "processor": platform.processor(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "torch_device": device,
+        "torch_device_name": torch.cuda.get_device_name() if device == "cuda" else "cpu",
         "jax_backend": jax.default_backend(),
+        "jax_devices": [str(d) for d in jax.devices()],
         "jax_default_matmul_precision": str(jax.config.jax_default_matmul_precision),
         "torch_float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
         "load_average": list(os.getloadavg()),
     }
+
+
+@contextlib.contextmanager
+def precision(name: str) -> Iterator[None]:
+    """Both frameworks' float32 matmul (and convolution) precision for the block, then restored.
+
+    ``highest``: full float32 everywhere. ``tf32``: TensorFloat-32 allowed in JAX's dots and
+    convolutions and in torch's matmuls and cuDNN convolutions (GPUs only; CPUs ignore it).
+    ``default``: each framework's own setting, untouched.
+    """
+    if name not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
+    if name == "default":
+        yield
+        return
+    saved = (torch.get_float32_matmul_precision(), torch.backends.cudnn.allow_tf32)
+    torch.set_float32_matmul_precision("highest" if name == "highest" else "high")
+    torch.backends.cudnn.allow_tf32 = name == "tf32"
+    try:
+        with jax.default_matmul_precision("highest" if name == "highest" else "tensorfloat32"):
+            yield
+    finally:
+        torch.set_float32_matmul_precision(saved[0])
+        torch.backends.cudnn.allow_tf32 = saved[1]
+
+
+def check_device(device: str) -> str | None:
+    """Why the benchmark cannot run on ``device`` here, or ``None`` when it can."""
+    if device == "cuda" and not torch.cuda.is_available():
+        return "--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)"
+    if jax.default_backend() != JAX_BACKENDS[device]:
+        hint = (
+            "install JAX's CUDA build (pip install -e '.[gpu]', or '.[cuda13]')"
+            if device == "cuda"
+            else "set JAX_PLATFORMS=cpu"
+        )
+        return (
+            f"--device {device}: JAX's default backend is {jax.default_backend()!r}, so the two "
+            f"frameworks would run on different devices; {hint}"
+        )
+    return None
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -415,6 +525,23 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"batch sizes of the sweep (default {' '.join(map(str, DEFAULT_BATCH_SIZES))})",
     )
     parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        default="cpu",
+        help="torch's device; JAX's default backend must match it (default cpu)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="highest",
+        help="float32 matmul/convolution precision of both frameworks (default highest)",
+    )
+    parser.add_argument(
+        "--compile-mode",
+        choices=COMPILE_MODES,
+        help="torch.compile mode (default: reduce-overhead on cuda, default on cpu)",
+    )
     parser.add_argument("--json", type=Path, default=Path("parity-out/bench.json"))
     parser.add_argument(
         "--plot",
@@ -437,24 +564,41 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.experiments if name not in BUILDERS]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {sorted(BUILDERS)}")
-    names = args.experiments or list(BUILDERS)
-    env = environment()
-    print(f"load average at start: {env['load_average']}", file=sys.stderr)
+    problem = check_device(args.device)
+    if problem:
+        parser.error(problem)
+    if args.compile_mode is None:
+        args.compile_mode = "reduce-overhead" if args.device == "cuda" else "default"
+    with precision(args.precision):
+        return _run(args)
 
-    peak = MatmulPeak()
+
+def _run(args: argparse.Namespace) -> int:
+    names = args.experiments or list(BUILDERS)
+    env = environment(args.device)
+    print(f"load average at start: {env['load_average']}", file=sys.stderr)
+    timing_options = {
+        "with_compile": not args.no_compile,
+        "device": args.device,
+        "compile_mode": args.compile_mode,
+    }
+
+    peak = MatmulPeak(args.device)
     peak.measure(max(2 * args.repeats, 5))
     timings = []
     for name in names:
         for default_steps, batch_size in DEFAULT_SETTINGS[name]:
             steps = args.steps or default_steps
-            case = BUILDERS[name](args.seed, steps, batch_size)
+            case = BUILDERS[name](args.seed, steps, batch_size, args.device)
             print(f"timing {case.name} ({case.steps} steps)", file=sys.stderr, flush=True)
             peak.measure(3)
             timings.append(
-                time_case(
-                    case, repeats=args.repeats, warmup=args.warmup, with_compile=not args.no_compile
-                )
+                time_case(case, repeats=args.repeats, warmup=args.warmup, **timing_options)
             )
+    print(
+        f"device: torch {env['torch_device_name']}, jax {env['jax_devices'][0]}; precision "
+        f"{args.precision}; torch.compile mode {args.compile_mode}"
+    )
     print(peak.describe())
     print(table(timings, peak.flops))
     print()
@@ -472,18 +616,13 @@ def main(argv: list[str] | None = None) -> int:
             default_steps = args.steps or DEFAULT_SETTINGS[name][0][0]
             sweeps[name] = []
             for batch_size in args.batch_sizes or DEFAULT_BATCH_SIZES:
-                probe = BUILDERS[name](args.seed, 1, batch_size)
+                probe = BUILDERS[name](args.seed, 1, batch_size, args.device)
                 steps = sweep_steps(probe.flops_per_step, default_steps, peak.flops)
-                case = BUILDERS[name](args.seed, steps, batch_size)
+                case = BUILDERS[name](args.seed, steps, batch_size, args.device)
                 print(f"sweep {case.name} ({steps} steps)", file=sys.stderr, flush=True)
                 peak.measure(3)
                 sweeps[name].append(
-                    time_case(
-                        case,
-                        repeats=min(args.repeats, 3),
-                        warmup=1,
-                        with_compile=not args.no_compile,
-                    )
+                    time_case(case, repeats=min(args.repeats, 3), warmup=1, **timing_options)
                 )
             print(f"\nsweep {name}:")
             print(table(sweeps[name], peak.flops))
@@ -496,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "environment": env,
         "settings": vars(args) | {"json": str(args.json), "plot": str(args.plot)},
-        "matmul": {"size": MATMUL_SIZE, "flops_per_s": {**peak.rates, "peak": peak.flops}},
+        "matmul": {"size": peak.size, "flops_per_s": {**peak.rates, "peak": peak.flops}},
         "cases": [t.to_json(peak.flops) for t in timings],
         "sweeps": {n: [t.to_json(peak.flops) for t in ts] for n, ts in sweeps.items()},
     }

@@ -3,10 +3,11 @@
 A ``Case`` starts from one torch reference draw (``Experiment.run_torch`` for one step, so the
 initial weights and inputs are exactly the tutorial's for the seed), converts it to jaxnets'
 layouts like the parity suite does, and builds three things from it: the jaxnets experiment's
-jitted ``train`` for the whole run, the tutorial's torch training step on torch tensors built from
-the same arrays, and a ``reset`` that puts the torch weights back in place so that every timed
-torch run trains from the same start. FLOPs per step are counted analytically (forward, backward
-and the SGD update; multiply-add = 2), for the fraction-of-peak column.
+jitted ``train`` for the whole run (on JAX's default device), the tutorial's torch training step
+on torch tensors built from the same arrays on the requested torch device, and a ``reset`` that
+puts the torch weights back in place so that every timed torch run trains from the same start.
+FLOPs per step are counted analytically (forward, backward and the SGD update; multiply-add = 2),
+for the fraction-of-peak column.
 """
 
 from __future__ import annotations
@@ -141,8 +142,8 @@ def _default(function: Callable[..., Any], name: str) -> Any:
     return inspect.signature(function).parameters[name].default
 
 
-def _tensor(array: np.ndarray, *, grad: bool = False) -> torch.Tensor:
-    tensor = torch.from_numpy(np.array(array))
+def _tensor(array: np.ndarray, device: str, *, grad: bool = False) -> torch.Tensor:
+    tensor = torch.from_numpy(np.array(array)).to(device)
     return tensor.requires_grad_(True) if grad else tensor
 
 
@@ -179,13 +180,13 @@ def _jax_runner(experiment: Experiment, params: Any, reference: Any, steps: int)
     return run
 
 
-def mlp_case(seed: int, steps: int, batch_size: int | None) -> Case:
+def mlp_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 000's loop: ``X.mm(W1).clamp(min=0).mm(W2)``, sum of squares, manual SGD."""
     experiment = EXPERIMENTS["mlp"]
     reference, params = _reference(experiment, seed, batch_size)
-    X, y = _tensor(reference.inputs["X"]), _tensor(reference.inputs["y"])
-    W1 = _tensor(reference.params["W1"], grad=True)
-    W2 = _tensor(reference.params["W2"], grad=True)
+    X, y = _tensor(reference.inputs["X"], device), _tensor(reference.inputs["y"], device)
+    W1 = _tensor(reference.params["W1"], device, grad=True)
+    W2 = _tensor(reference.params["W2"], device, grad=True)
     learning_rate = _default(mlp_ref.run, "learning_rate")
 
     def step() -> torch.Tensor:
@@ -212,13 +213,16 @@ def mlp_case(seed: int, steps: int, batch_size: int | None) -> Case:
     )
 
 
-def cnn_case(seed: int, steps: int, batch_size: int | None) -> Case:
+def cnn_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 001's step: ``Net``, ``L1Loss``, ``zero_grad``, ``backward``, ``SGD.step``."""
     experiment = EXPERIMENTS["cnn"]
     reference, params = _reference(experiment, seed, batch_size)
-    net = cnn_ref.Net()
-    net.load_state_dict({k: _tensor(v) for k, v in reference.params.items()})
-    inputs, target = _tensor(reference.inputs["input"]), _tensor(reference.inputs["target"])
+    net = cnn_ref.Net().to(device)
+    net.load_state_dict({k: _tensor(v, device) for k, v in reference.params.items()})
+    inputs, target = (
+        _tensor(reference.inputs["input"], device),
+        _tensor(reference.inputs["target"], device),
+    )
     criterion = torch.nn.L1Loss()
     optimizer = torch.optim.SGD(net.parameters(), lr=_default(cnn_ref.run, "learning_rate"))
 
@@ -248,13 +252,13 @@ def cnn_case(seed: int, steps: int, batch_size: int | None) -> Case:
     )
 
 
-def custom_case(seed: int, steps: int, batch_size: int | None) -> Case:
+def custom_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 004's custom-backward model: its ``autograd.Function`` s, MSE, ``optim.SGD``."""
     experiment = EXPERIMENTS["custom"]
     reference, params = _reference(experiment, seed, batch_size)
-    W = _tensor(reference.params["W"], grad=True)
-    scale = _tensor(reference.params["scale"], grad=True)
-    X, y = _tensor(reference.inputs["X"]), _tensor(reference.inputs["y"])
+    W = _tensor(reference.params["W"], device, grad=True)
+    scale = _tensor(reference.params["scale"], device, grad=True)
+    X, y = _tensor(reference.inputs["X"], device), _tensor(reference.inputs["y"], device)
     optimizer = torch.optim.SGD([W, scale], lr=_default(custom_ref.run, "learning_rate"))
 
     def step() -> torch.Tensor:
@@ -277,12 +281,12 @@ def custom_case(seed: int, steps: int, batch_size: int | None) -> Case:
     )
 
 
-def linear_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+def linear_case(seed: int, epochs: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 002's per-sample update on ``w.data``; one step is one sample, 3 per epoch."""
     del batch_size  # the tutorial's three samples are its whole data set
     experiment = EXPERIMENTS["linear"]
     reference, params = _reference(experiment, seed, None)
-    w = _tensor(reference.params["w"], grad=True)
+    w = _tensor(reference.params["w"], device, grad=True)
     learning_rate = _default(linear_ref.run, "learning_rate")
 
     def step(x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
@@ -306,7 +310,9 @@ def linear_case(seed: int, epochs: int, batch_size: int | None) -> Case:
         step,
         _restorer([w]),
         eager_args=samples,
-        compiled_args=[(torch.tensor(x), torch.tensor(y)) for x, y in samples],
+        compiled_args=[
+            (torch.tensor(x, device=device), torch.tensor(y, device=device)) for x, y in samples
+        ],
         note="steps are per-sample updates (epochs x 3)",
     )
 
@@ -316,6 +322,7 @@ def _loader_case(
     seed: int,
     epochs: int,
     batch_size: int | None,
+    device: str,
     *,
     model: torch.nn.Module,
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
@@ -330,13 +337,14 @@ def _loader_case(
     """
     experiment = EXPERIMENTS[name]
     reference, params = _reference(experiment, seed, batch_size, steps=epochs)
-    model.load_state_dict({k: _tensor(v) for k, v in reference.params.items()})
-    inputs, targets = (_tensor(reference.inputs[field]) for field in fields)
+    model.to(device)
+    model.load_state_dict({k: _tensor(v, device) for k, v in reference.params.items()})
+    inputs, targets = (_tensor(reference.inputs[field], device) for field in fields)
     size = int(reference.inputs["batch_size"])
     batches = [
         (inputs[index], targets[index])
         for order in reference.inputs["orders"]
-        for index in torch.from_numpy(order).split(size)
+        for index in torch.from_numpy(order).to(device).split(size)
     ]
     opt = optimizer(model.parameters())
 
@@ -368,7 +376,9 @@ def _loader_case(
     )
 
 
-def module_regression_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+def module_regression_case(
+    seed: int, epochs: int, batch_size: int | None, device: str = "cpu"
+) -> Case:
     """Seed 004's ``nn.Module`` regression: ``Linear(1, 1)``, ``MSELoss``, ``optim.SGD``."""
     run = module_regression_ref.run
     return _loader_case(
@@ -376,6 +386,7 @@ def module_regression_case(seed: int, epochs: int, batch_size: int | None) -> Ca
         seed,
         epochs,
         batch_size,
+        device,
         model=module_regression_ref.LinearRegression(),
         loss=torch.nn.MSELoss(),
         optimizer=lambda p: torch.optim.SGD(p, lr=_default(run, "learning_rate")),
@@ -384,7 +395,7 @@ def module_regression_case(seed: int, epochs: int, batch_size: int | None) -> Ca
     )
 
 
-def digits_case(seed: int, epochs: int, batch_size: int | None) -> Case:
+def digits_case(seed: int, epochs: int, batch_size: int | None, device: str = "cpu") -> Case:
     """The digits classifier: ``Linear(64, 128)``, ReLU, ``Linear(128, 10)``, cross-entropy,
     ``optim.Adam``."""
     run = digits_ref.run
@@ -393,6 +404,7 @@ def digits_case(seed: int, epochs: int, batch_size: int | None) -> Case:
         seed,
         epochs,
         batch_size,
+        device,
         model=digits_ref.Classifier(),
         loss=F.cross_entropy,
         optimizer=lambda p: torch.optim.Adam(p, lr=_default(run, "learning_rate")),
@@ -401,7 +413,9 @@ def digits_case(seed: int, epochs: int, batch_size: int | None) -> Case:
     )
 
 
-BUILDERS: dict[str, Callable[[int, int, int | None], Case]] = {
+# ``builder(seed, steps, batch_size, device)``: ``device`` is the torch device ("cpu", "cuda");
+# the jaxnets side runs on JAX's default device.
+BUILDERS: dict[str, Callable[[int, int, int | None, str], Case]] = {
     "mlp": mlp_case,
     "cnn": cnn_case,
     "linear": linear_case,

@@ -81,3 +81,53 @@ def test_classifier_flops_count_products_and_the_update():
     assert products < sgd < 1.1 * products
     params = 64 * 128 + 128 + 128 * 10 + 10
     assert adam - sgd == (bench_cases.ADAM_FLOPS_PER_PARAM - 2) * params
+
+
+def test_precision_sets_both_frameworks_and_restores_them():
+    import jax
+    import torch
+
+    before = (
+        jax.config.jax_default_matmul_precision,
+        torch.get_float32_matmul_precision(),
+        torch.backends.cudnn.allow_tf32,
+    )
+    with bench.precision("tf32"):
+        assert jax.config.jax_default_matmul_precision == "tensorfloat32"
+        assert torch.get_float32_matmul_precision() == "high"
+        assert torch.backends.cudnn.allow_tf32 is True
+    with bench.precision("highest"):
+        assert jax.config.jax_default_matmul_precision == "highest"
+        assert torch.get_float32_matmul_precision() == "highest"
+        assert torch.backends.cudnn.allow_tf32 is False
+    after = (
+        jax.config.jax_default_matmul_precision,
+        torch.get_float32_matmul_precision(),
+        torch.backends.cudnn.allow_tf32,
+    )
+    assert after == before
+    with pytest.raises(ValueError, match="precision must be one of"):
+        with bench.precision("fp16"):
+            pass
+
+
+def test_device_must_be_shared_by_both_frameworks(capsys):
+    import jax
+    import torch
+
+    if jax.default_backend() == "cpu":
+        assert bench.check_device("cpu") is None
+    else:
+        assert "set JAX_PLATFORMS=cpu" in bench.check_device("cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit):
+            bench.main(["mlp", "--device", "cuda"])
+        assert "torch sees no CUDA device" in capsys.readouterr().err
+
+
+def test_cudagraph_compile_mode_clones_each_loss():
+    # On CPU tensors torch.compile skips CUDA graphs but the loop still marks each step and
+    # clones its loss: the same losses come back as with the default mode.
+    case = bench_cases.linear_case(0, 2, None)
+    timing = bench.time_case(case, repeats=1, warmup=0, compile_mode="reduce-overhead")
+    assert timing.loss_rel_diff["compile"] < 1e-5
