@@ -3,7 +3,9 @@
 import json
 import math
 
+import jax
 import pytest
+import torch
 
 from parity import bench, bench_cases
 
@@ -84,9 +86,6 @@ def test_classifier_flops_count_products_and_the_update():
 
 
 def test_precision_sets_both_frameworks_and_restores_them():
-    import jax
-    import torch
-
     before = (
         jax.config.jax_default_matmul_precision,
         torch.get_float32_matmul_precision(),
@@ -112,9 +111,6 @@ def test_precision_sets_both_frameworks_and_restores_them():
 
 
 def test_device_must_be_shared_by_both_frameworks(capsys):
-    import jax
-    import torch
-
     if jax.default_backend() == "cpu":
         assert bench.check_device("cpu") is None
     else:
