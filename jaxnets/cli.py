@@ -136,16 +136,6 @@ class Result:
 # ----------------------------------------------------------------------------- argument parsing
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
-
-
 def _learning_rate(text: str) -> float:
     try:
         return validate.learning_rate(text, "--lr")
@@ -173,18 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     add("experiment", help="which experiment (see `jaxnets list`)")
     span = train_parser.add_mutually_exclusive_group()
     span.add_argument(
-        "--steps", type=_positive_int, help="optimiser steps to run in total (default: tutorial's)"
+        "--steps",
+        type=validate.positive_int_argument,
+        help="optimiser steps to run in total (default: tutorial's)",
     )
     span.add_argument(
         "--epochs",
-        type=_positive_int,
+        type=validate.positive_int_argument,
         help="passes over the data instead of --steps (linear: 3 steps per epoch; digits and "
         "module_regression: one per batch of their data loader; others 1)",
     )
     add("--lr", type=_learning_rate, help="learning rate, finite and > 0 (default: tutorial's)")
     add(
         "--batch-size",
-        type=_positive_int,
+        type=validate.positive_int_argument,
         help="examples per step (mlp: 64, cnn: 1, custom: 32, module_regression: 10, digits: 32; "
         "linear has none)",
     )
@@ -208,22 +200,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--devices",
-        type=_positive_int,
+        type=validate.positive_int_argument,
         help="data-parallel over this many devices, the batch split evenly (default: all)",
     )
     add("--out", type=Path, help="output directory (default runs/EXPERIMENT)")
     add(
         "--chunk-size",
-        type=_positive_int,
+        type=validate.positive_int_argument,
         help="steps per compiled chunk; progress and checkpoints happen between chunks "
         f"(default: about {PROGRESS_UPDATES} chunks per run, at most {MAX_CHUNK} steps)",
     )
     add(
         "--checkpoint-every",
-        type=_positive_int,
+        type=validate.positive_int_argument,
         help="save an orbax checkpoint every N steps (rounded up to whole chunks) and at the end",
     )
-    add("--keep-checkpoints", type=_positive_int, help="newest checkpoints kept (default 3)")
+    add(
+        "--keep-checkpoints",
+        type=validate.positive_int_argument,
+        help="newest checkpoints kept (default 3)",
+    )
     add(
         "--resume",
         action="store_true",
@@ -246,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--coordinator-address",
         help="multi-process: host:port of process 0, for jax.distributed.initialize",
     )
-    add("--num-processes", type=_positive_int, help="multi-process: number of processes")
+    add(
+        "--num-processes",
+        type=validate.positive_int_argument,
+        help="multi-process: number of processes",
+    )
     add("--process-id", type=int, help="multi-process: this process's index")
     return parser
 

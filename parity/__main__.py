@@ -10,15 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from jaxnets.validate import positive_int_argument
 from parity import report, runner
 from parity.experiments import EXPERIMENTS
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,10 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
     parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed (default 0)")
     parser.add_argument(
-        "--steps", type=_positive, help="steps per run (linear: epochs); default the tutorial's"
+        "--steps",
+        type=positive_int_argument,
+        help="steps per run (linear: epochs); default the tutorial's",
     )
     parser.add_argument(
-        "--batch-size", type=_positive, help="batch size for cnn (tutorial 1) and mlp (N, 64)"
+        "--batch-size",
+        type=positive_int_argument,
+        help="batch size for cnn (tutorial 1) and mlp (N, 64)",
     )
     parser.add_argument("--json", type=Path, default=Path("parity-out/parity.json"))
     parser.add_argument("--plots", type=Path, default=Path("parity-out"))

@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
+from jaxnets.validate import positive_int_argument
 from parity.bench_cases import BUILDERS, DEFAULT_SETTINGS, SWEEPABLE, Case
 
 FRAMEWORKS = ("jax", "eager+item", "eager", "compile")
@@ -492,13 +493,6 @@ def check_device(device: str) -> str | None:
 # ------------------------------------------------------------------------------------ CLI
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m parity.bench",
@@ -512,15 +506,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--steps",
-        type=_positive,
+        type=positive_int_argument,
         help="steps per run (linear: epochs); default the tutorial's (cnn batch 64: 20)",
     )
-    parser.add_argument("--repeats", type=_positive, default=5, help="timed runs (default 5)")
+    parser.add_argument(
+        "--repeats", type=positive_int_argument, default=5, help="timed runs (default 5)"
+    )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs after the first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--batch-sizes",
-        type=_positive,
+        type=positive_int_argument,
         nargs="+",
         help=f"batch sizes of the sweep (default {' '.join(map(str, DEFAULT_BATCH_SIZES))})",
     )
