@@ -211,6 +211,22 @@ def _is_array(value: Any) -> bool:
     )
 
 
+def _same_mapping(mapping: collections.abc.Mapping, values: dict) -> Any:
+    """``values`` rebuilt as ``mapping``'s type, as torch's collate and convert rebuild it.
+
+    A mutable mapping is copied and updated, which keeps its type's extra attributes (torch does
+    the same); a type that cannot be rebuilt from a dict gives the plain dict.
+    """
+    try:
+        if isinstance(mapping, collections.abc.MutableMapping):
+            clone = copy.copy(mapping)
+            clone.update(values)
+            return clone
+        return type(mapping)(values)
+    except TypeError:
+        return values
+
+
 def default_collate(batch: Sequence[Any]) -> Any:
     """Collate a list of samples into a batch, as ``torch.utils.data.default_collate`` does.
 
@@ -260,16 +276,7 @@ def default_collate(batch: Sequence[Any]) -> Any:
     if isinstance(elem, str | bytes):
         return batch
     if isinstance(elem, collections.abc.Mapping):
-        collated = {key: default_collate([d[key] for d in batch]) for key in elem}
-        try:
-            if isinstance(elem, collections.abc.MutableMapping):
-                # A copy keeps the mapping type's extra attributes (torch does the same).
-                clone = copy.copy(elem)
-                clone.update(collated)
-                return clone
-            return type(elem)(collated)
-        except TypeError:
-            return collated
+        return _same_mapping(elem, {key: default_collate([d[key] for d in batch]) for key in elem})
     if isinstance(elem, tuple) and hasattr(elem, "_fields"):
         return type(elem)(*(default_collate(list(f)) for f in zip(*batch, strict=True)))
     if isinstance(elem, collections.abc.Sequence):
@@ -316,15 +323,7 @@ def default_convert(data: Any) -> Any:
     if isinstance(data, np.generic) and not isinstance(data, np.str_ | np.bytes_):
         return np.asarray(data)
     if isinstance(data, collections.abc.Mapping):
-        converted = {key: default_convert(data[key]) for key in data}
-        try:
-            if isinstance(data, collections.abc.MutableMapping):
-                clone = copy.copy(data)
-                clone.update(converted)
-                return clone
-            return type(data)(converted)
-        except TypeError:
-            return converted
+        return _same_mapping(data, {key: default_convert(data[key]) for key in data})
     if isinstance(data, tuple) and hasattr(data, "_fields"):
         return type(data)(*(default_convert(d) for d in data))
     if isinstance(data, tuple):
