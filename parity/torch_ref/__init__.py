@@ -7,6 +7,7 @@ draws up, which makes it the exact-arithmetic reference for the float32 run.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,3 +38,35 @@ def numpy(tensor: torch.Tensor) -> np.ndarray:
 def leaf(tensor: torch.Tensor, dtype: torch.dtype, device: str) -> torch.Tensor:
     """``tensor`` cast to the run's dtype/device as a fresh leaf that requires grad."""
     return tensor.to(dtype=dtype, device=device).detach().requires_grad_(True)
+
+
+def loader_training(
+    model: torch.nn.Module,
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+) -> tuple[list[float], np.ndarray, dict[str, np.ndarray]]:
+    """The tutorials' ``DataLoader`` loop: per batch ``zero_grad``, loss, ``backward``, ``step``.
+
+    The loader yields ``(x, target, index)``: the dataset carries each sample's index so that
+    the order torch's sampler drew can be handed to JAX.
+
+    Returns:
+      ``(losses, orders, grads)``: one ``loss.item()`` per step, the ``(epochs, n)`` int64 sample
+      orders, and the first step's gradients keyed like ``named_parameters``.
+    """
+    losses, orders, grads = [], [], {}
+    for _epoch in range(epochs):
+        order = []
+        for xb, yb, index in loader:
+            optimizer.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            if not grads:
+                grads = {k: numpy(p.grad) for k, p in model.named_parameters()}
+            optimizer.step()
+            losses.append(loss.item())
+            order += index.tolist()
+        orders.append(order)
+    return losses, np.asarray(orders, dtype=np.int64), grads

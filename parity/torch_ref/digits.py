@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from parity.torch_ref import Reference, numpy
+from parity.torch_ref import Reference, loader_training, numpy
 
 
 class Classifier(nn.Module):
@@ -48,19 +48,7 @@ def run(
     dataset = TensorDataset(images[training], labels[training], torch.arange(len(training)))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    losses, orders, grads = [], [], {}
-    for _epoch in range(epochs):
-        order = []
-        for xb, yb, index in loader:
-            optimizer.zero_grad()
-            loss = F.cross_entropy(model(xb), yb)
-            loss.backward()
-            if not grads:
-                grads = {k: numpy(p.grad) for k, p in model.named_parameters()}
-            optimizer.step()
-            losses.append(loss.item())
-            order += index.tolist()
-        orders.append(order)
+    losses, orders, grads = loader_training(model, loader, F.cross_entropy, optimizer, epochs)
     with torch.no_grad():
         accuracy = (model(images[test]).argmax(-1) == labels[test]).double().mean().item()
     inputs = {
@@ -68,7 +56,7 @@ def run(
         "labels": numpy(labels[training]),
         "x_test": numpy(images[test]),
         "labels_test": numpy(labels[test]),
-        "orders": np.asarray(orders, dtype=np.int64),
+        "orders": orders,
         "batch_size": np.asarray(batch_size),
     }
     return Reference(params, inputs, np.asarray(losses), grads, metrics={"accuracy": accuracy})

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from parity.torch_ref import Reference, numpy
+from parity.torch_ref import Reference, loader_training, numpy
 
 
 class LinearRegression(nn.Module):
@@ -44,23 +44,11 @@ def run(
     loader = DataLoader(TensorDataset(x, y, torch.arange(n)), batch_size=batch_size, shuffle=True)
     criterion = nn.MSELoss()
     optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
-    losses, orders, grads = [], [], {}
-    for _epoch in range(epochs):
-        order = []
-        for xb, yb, index in loader:
-            optimizer.zero_grad()
-            loss = criterion(model(xb), yb)
-            loss.backward()
-            if not grads:
-                grads = {k: numpy(p.grad) for k, p in model.named_parameters()}
-            optimizer.step()
-            losses.append(loss.item())
-            order += index.tolist()
-        orders.append(order)
+    losses, orders, grads = loader_training(model, loader, criterion, optimizer, epochs)
     inputs = {
         "x": numpy(x),
         "y": numpy(y),
-        "orders": np.asarray(orders, dtype=np.int64),
+        "orders": orders,
         "batch_size": np.asarray(batch_size),
     }
     return Reference(params, inputs, np.asarray(losses), grads)
