@@ -1,4 +1,4 @@
-"""jaxnets.data on its own: batch plans, collation, resuming, the scan stack, and errors.
+"""jaxnets.data on its own: batch plans, collation, resuming, the device-side plan, and errors.
 
 torch's own batches are compared in tests/parity/test_data_torch.py; here every expectation is
 written out by hand or derived from the plan, so these run without torch.
@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from jaxnets import data
-from jaxnets.data import ArrayDataset, DataLoader, batch_indices, default_collate, epoch_arrays
+from jaxnets.data import ArrayDataset, DataLoader, batch_indices, default_collate
+from jaxnets.data import plan as plan_lib
 
 Point = collections.namedtuple("Point", ["x", "y"])
 
@@ -277,48 +278,46 @@ def test_default_collate_errors():
 
 
 # --------------------------------------------------------------------------------------------
-# epoch_arrays
+# the device-side plan
 
 
-def test_epoch_arrays_stack_the_plan():
-    x = np.arange(22, dtype=np.float64).reshape(11, 2)
-    y = np.arange(11, dtype=np.int64)
-    for shuffle in (False, True):
-        xs, ys = epoch_arrays((x, y), 3, seed=5, epoch=2, shuffle=shuffle, drop_last=True)
-        plan = batch_indices(11, 3, shuffle=shuffle, drop_last=True, seed=5, epoch=2)
-        assert xs.shape == (3, 3, 2) and ys.shape == (3, 3)
-        assert ys.tolist() == [b.tolist() for b in plan]
-        assert xs.tolist() == [x[b].tolist() for b in plan]
-    out = epoch_arrays({"y": y[:10]}, 5, order=np.arange(9, -1, -1))
-    assert out["y"].tolist() == [[9, 8, 7, 6, 5], [4, 3, 2, 1, 0]]
+@pytest.mark.parametrize("n, batch_size, drop_last", [(11, 3, False), (11, 3, True), (2, 5, False)])
+def test_device_plan_yields_the_loaders_batches(n, batch_size, drop_last):
+    """Training gathers on the device exactly the batches the host loader cuts."""
+    x = np.arange(2 * n, dtype=np.float64).reshape(n, 2)
+    plan = data.Plan(batch_size, shuffle=True, drop_last=drop_last)
+    key = jax.random.key(5)
+    for epoch in (0, 2):
+        order = plan_lib.order(plan, key, epoch, n)
+        assert order.tolist() == data.epoch_order(n, seed=5, epoch=epoch).tolist()
+        expected = batch_indices(
+            n, batch_size, shuffle=True, drop_last=drop_last, seed=5, epoch=epoch
+        )
+        assert plan.steps_per_epoch(n) == len(expected)
+        for step, indices in enumerate(expected):
+            last = plan.last_size(n) is not None and step == len(expected) - 1
+            got = jax.jit(plan_lib.batch, static_argnums=0, static_argnames="last")(
+                plan, x, order, step, last=last
+            )
+            assert got.tolist() == x[indices].tolist()
 
 
-def test_epoch_arrays_under_jit():
-    x = jnp.arange(12, dtype=jnp.int32)
-
-    @jax.jit
-    def stack(seed, epoch, order):
-        return epoch_arrays(x, 4, seed=seed, epoch=epoch), epoch_arrays(x, 4, order=order)
-
-    shuffled, ordered = stack(7, 3, jnp.arange(11, -1, -1))
-    assert shuffled.tolist() == epoch_arrays(x, 4, seed=7, epoch=3).tolist()
-    assert ordered.tolist() == [[11, 10, 9, 8], [7, 6, 5, 4], [3, 2, 1, 0]]
+def test_plan_errors_and_full_batch():
+    with pytest.raises(ValueError, match="leaves no batch"):
+        data.Plan(4, drop_last=True).check(3)
+    with pytest.raises(ValueError, match="integer >= 1"):
+        data.Plan(0).check(3)
+    x = jnp.ones((3, 2))
+    assert plan_lib.batch(data.FULL_BATCH, x, jnp.arange(3), 0, last=False) is x
+    assert data.FULL_BATCH.steps_per_epoch(3) == 1 and data.FULL_BATCH.last_size(3) is None
 
 
-def test_epoch_arrays_errors():
-    x = np.zeros((10, 2), np.float32)
-    with pytest.raises(ValueError, match="drop_last=True"):
-        epoch_arrays(x, 3)
-    with pytest.raises(ValueError, match="leading"):
-        epoch_arrays((x, np.zeros(9)), 3)
-    with pytest.raises(ValueError, match="leading"):
-        epoch_arrays((x, np.float32(1)), 3)
-    with pytest.raises(ValueError, match="batch_size"):
-        epoch_arrays(x, 0)
-    with pytest.raises(ValueError, match="order index 10 is out of range"):
-        epoch_arrays(x, 2, order=[0, 10])
-    with pytest.raises(TypeError, match="1-D integer"):
-        jax.jit(lambda o: epoch_arrays(x, 2, order=o))(jnp.zeros(4))
+def test_epoch_orders_checks_explicit_orders():
+    assert data.epoch_orders(3, 1, [[2, 0, 1]]).dtype == np.int64
+    with pytest.raises(ValueError, match="shape"):
+        data.epoch_orders(3, 2, [[2, 0, 1]])
+    with pytest.raises(ValueError, match="out of range"):
+        data.epoch_orders(3, 1, [[0, 1, 3]])
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,8 +18,8 @@ Collated batches are NumPy arrays on the host, the analogue of the CPU tensors t
 returns. NumPy keeps ``int64``/``float64`` when JAX runs without x64 (``jnp.asarray`` would
 silently narrow them to 32 bits), collating costs no device dispatch per sample, and the caller
 chooses where a batch goes (``jax.device_put`` with a sharding for data parallelism).
-:func:`epoch_arrays` is the device-side counterpart: a whole epoch gathered with ``jnp.take`` as
-``[steps, batch, ...]`` for ``lax.scan``.
+Training does not go through this loader: it gathers its batches on the device inside the
+compiled step with the same cut (:mod:`jaxnets.data.plan`).
 
 dtype rules of :func:`default_collate` (torch's, checked against torch 2.13):
 
@@ -41,13 +41,22 @@ from __future__ import annotations
 import collections.abc
 import copy
 import itertools
-import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
+
+from jaxnets.data._checks import (
+    _check_batch_size,
+    _check_bool,
+    _check_count,
+    _check_epoch,
+    _check_seed,
+    _index_array,
+    _is_int,
+)
+from jaxnets.data.plan import Plan, epoch_order
 
 __all__ = [
     "ArrayDataset",
@@ -55,8 +64,6 @@ __all__ = [
     "batch_indices",
     "default_collate",
     "default_convert",
-    "epoch_arrays",
-    "epoch_order",
 ]
 
 PyTree = Any
@@ -67,77 +74,6 @@ _ERR_FORMAT = (
 # NumPy dtype kinds torch cannot hold: bytes, unicode, object, void (torch's ``[SaUO]`` test).
 _NON_NUMERIC_KINDS = frozenset("SUOV")
 _KIND_RANK = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
-
-
-# --------------------------------------------------------------------------------------------
-# argument checks
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-
-
-def _check_batch_size(batch_size: Any, name: str = "batch_size") -> int:
-    # torch's BatchSampler message, so code that matches on it keeps working.
-    if not _is_int(batch_size) or batch_size <= 0:
-        raise ValueError(f"{name} should be a positive integer value, but got {name}={batch_size}")
-    return int(batch_size)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name} should be a boolean value, but got {name}={value!r}")
-    return bool(value)
-
-
-def _check_count(value: Any, name: str) -> int:
-    if not _is_int(value) or value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {name}={value!r}")
-    return int(value)
-
-
-def _check_seed(seed: Any) -> int:
-    if not _is_int(seed):
-        raise TypeError(f"seed must be an integer, got seed={seed!r}")
-    # Beyond 32 bits jax.random.key(seed) depends on x64 (without it the high bits are lost),
-    # and the order must not.
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must lie in [0, 2**32), got seed={seed!r}")
-    return int(seed)
-
-
-def _check_epoch(epoch: Any) -> int:
-    if not _is_int(epoch) or not 0 <= epoch < 2**32:
-        raise ValueError(f"epoch must be a non-negative integer below 2**32, got epoch={epoch!r}")
-    return int(epoch)
-
-
-def _index_array(values: Any, name: str, n: int | None) -> np.ndarray:
-    """``values`` as a 1-D int64 array, each index checked against ``[0, n)`` if ``n`` is known."""
-    if isinstance(values, np.ndarray | jax.Array):
-        arr = np.asarray(values)
-        if arr.ndim != 1 or not (arr.size == 0 or np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(
-                f"{name} must be a 1-D sequence of integer indices, got an array of "
-                f"shape {arr.shape} and dtype {arr.dtype}"
-            )
-        arr = arr.astype(np.int64)
-    else:
-        if isinstance(values, str | bytes) or not isinstance(values, Iterable):
-            raise TypeError(f"{name} must be an iterable of integer indices, got {values!r}")
-        items = list(values)
-        bad = [v for v in items if not _is_int(v)]
-        if bad:
-            raise TypeError(f"{name} must yield integer indices, got {bad[0]!r}")
-        arr = np.asarray(items, dtype=np.int64).reshape(-1)
-    if n is not None and arr.size:
-        out = arr[(arr < 0) | (arr >= n)]
-        if out.size:
-            raise ValueError(
-                f"{name} index {int(out[0])} is out of range for a dataset of length {n} "
-                f"(indices must lie in [0, {n}))"
-            )
-    return arr
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,78 +278,11 @@ def default_convert(data: Any) -> Any:
     return data
 
 
-# --------------------------------------------------------------------------------------------
-# plans
-
-
-# One compiled program per dataset length instead of one per op: eager permutation costs ~10x.
-_permutation = jax.jit(jax.random.permutation, static_argnums=1)
-
-
-def epoch_order(n: int, *, seed: int = 0, epoch: int = 0) -> np.ndarray:
-    """The shuffled sample order of epoch ``epoch``: a pure function of ``(n, seed, epoch)``.
-
-    It is ``jax.random.permutation(jax.random.fold_in(jax.random.key(seed), epoch), n)``, the
-    same with and without x64 (the random bits are 32-bit either way, and ``seed`` and ``epoch``
-    are limited to 32 bits so that the key is too).
-
-    Args:
-      n: dataset length.
-      seed: the run's data seed, in ``[0, 2**32)``.
-      epoch: epoch number, in ``[0, 2**32)``.
-
-    Returns:
-      ``[n]`` int64 NumPy array, a permutation of ``range(n)``.
-
-    >>> epoch_order(6, seed=0, epoch=0).tolist() == epoch_order(6, seed=0, epoch=0).tolist()
-    True
-    >>> sorted(epoch_order(6, seed=0, epoch=1).tolist())
-    [0, 1, 2, 3, 4, 5]
-    """
-    n = _check_count(n, "n")
-    seed = _check_seed(seed)
-    epoch = _check_epoch(epoch)
-    key = jax.random.fold_in(jax.random.key(seed), epoch)
-    return np.asarray(_permutation(key, n), dtype=np.int64)
-
-
-def epoch_orders(
-    n: int,
-    epochs: int,
-    *,
-    seed: int = 0,
-    orders: Sequence[Sequence[int]] | np.ndarray | jax.Array | None = None,
-) -> np.ndarray:
-    """The sample orders of ``epochs`` shuffled epochs, stacked for a scan over epochs.
-
-    Without ``orders`` row ``e`` is :func:`epoch_order` of epoch ``e``; a given ``orders`` (e.g.
-    torch's sampler orders) is checked to be ``[epochs, n]`` indices into ``range(n)``.
-
-    Args:
-      n: dataset length.
-      epochs: number of epochs (``>= 1``).
-      seed: the data seed, used when ``orders`` is None.
-      orders: explicit orders, one row per epoch.
-
-    Returns:
-      ``[epochs, n]`` int64 NumPy array.
-
-    >>> epoch_orders(4, 3).shape
-    (3, 4)
-    """
-    n = _check_count(n, "n")
-    epochs = _check_count(epochs, "epochs")
-    if orders is None:
-        return np.stack([epoch_order(n, seed=seed, epoch=e) for e in range(epochs)])
-    rows = np.asarray(orders)
-    if rows.shape != (epochs, n):
-        raise ValueError(f"orders must have shape (epochs, n) = {(epochs, n)}, got {rows.shape}")
-    return np.stack([_index_array(row, "orders", n) for row in rows])
-
-
 def _chunks(order: np.ndarray, batch_size: int, drop_last: bool) -> list[np.ndarray]:
-    stop = len(order) - len(order) % batch_size if drop_last else len(order)
-    return [order[i : i + batch_size] for i in range(0, stop, batch_size)]
+    plan = Plan(batch_size, drop_last=drop_last)
+    n = len(order)
+    spans = (plan.bounds(step, n) for step in range(plan.steps_per_epoch(n)))
+    return [order[start : start + size] for start, size in spans]
 
 
 def batch_indices(
@@ -464,86 +333,6 @@ def batch_indices(
         _check_epoch(epoch)
         idx = np.arange(n, dtype=np.int64)
     return _chunks(idx, batch_size, drop_last)
-
-
-def epoch_arrays(
-    arrays: PyTree,
-    batch_size: int,
-    *,
-    seed: int | jax.Array = 0,
-    epoch: int | jax.Array = 0,
-    shuffle: bool = True,
-    order: Sequence[int] | np.ndarray | jax.Array | None = None,
-    drop_last: bool = False,
-) -> PyTree:
-    """A whole epoch of batches stacked as ``[steps, batch_size, ...]`` per leaf, for ``lax.scan``.
-
-    Batch ``s`` equals the loader's batch ``s`` for the same order (``batch_indices`` with the same
-    options), gathered with ``jnp.take``. ``seed``, ``epoch`` and ``order`` may be traced, so
-    this runs under ``jit``; ``batch_size``, ``shuffle`` and ``drop_last`` are static. A traced
-    ``order`` is not range-checked (``jnp.take`` fills out-of-range rows).
-
-    Args:
-      arrays: a pytree of arrays sharing the leading dimension ``n``.
-      batch_size: samples per batch (``>= 1``).
-      seed: the data seed (used when shuffling without ``order``).
-      epoch: epoch number (used when shuffling without ``order``).
-      shuffle: shuffle with :func:`epoch_order`'s permutation; ignored when ``order`` is given.
-      order: explicit ``[m]`` sample order (e.g. torch's sampler order).
-      drop_last: must be True when ``batch_size`` does not divide the number of samples, since
-        a partial last batch cannot be stacked; the default refuses to drop data silently.
-
-    Returns:
-      The pytree of ``arrays`` with each leaf ``[n, *S]`` replaced by the JAX array
-      ``[m // batch_size, batch_size, *S]``.
-
-    >>> x = np.arange(10, dtype=np.int32)
-    >>> epoch_arrays(x, 3, shuffle=False, drop_last=True).tolist()
-    [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
-    >>> xs, ys = epoch_arrays((x, -x), 5, seed=0, epoch=0)
-    >>> xs.shape, (xs == -ys).all().item()
-    ((2, 5), True)
-    """
-    batch_size = _check_batch_size(batch_size)
-    shuffle = _check_bool(shuffle, "shuffle")
-    drop_last = _check_bool(drop_last, "drop_last")
-    leaves = jax.tree.leaves(arrays)
-    if not leaves:
-        raise ValueError("arrays must contain at least one array")
-    lengths = {jnp.shape(leaf)[0] if jnp.ndim(leaf) else None for leaf in leaves}
-    if None in lengths or len(lengths) != 1:
-        shapes = [jnp.shape(leaf) for leaf in leaves]
-        raise ValueError(f"arrays must share a leading (sample) dimension, got shapes {shapes}")
-    (n,) = lengths
-    if order is not None:
-        if isinstance(order, jax.core.Tracer):
-            if order.ndim != 1 or not jnp.issubdtype(order.dtype, jnp.integer):
-                raise TypeError(
-                    f"order must be a 1-D integer array, got shape {order.shape} and "
-                    f"dtype {order.dtype}"
-                )
-            idx = order
-        else:
-            idx = jnp.asarray(_index_array(order, "order", n))
-    elif shuffle:
-        if not isinstance(seed, jax.core.Tracer):
-            _check_seed(seed)
-        if not isinstance(epoch, jax.core.Tracer):
-            _check_epoch(epoch)
-        key = jax.random.fold_in(jax.random.key(seed), epoch)
-        idx = _permutation(key, n)
-    else:
-        idx = jnp.arange(n)
-    m = idx.shape[0]
-    steps, remainder = divmod(m, batch_size)
-    if remainder and not drop_last:
-        raise ValueError(
-            f"{m} samples do not split into batches of batch_size={batch_size}: the last batch "
-            f"would hold {remainder}; pass drop_last=True to drop it, or use batch_indices / "
-            "DataLoader, which yield the partial batch"
-        )
-    idx = idx[: steps * batch_size].reshape(steps, batch_size)
-    return jax.tree.map(lambda leaf: jnp.take(leaf, idx, axis=0), arrays)
 
 
 # --------------------------------------------------------------------------------------------
@@ -800,7 +589,7 @@ class DataLoader:
             return len(self._fixed_batches)
         m = len(self._order) if self._order is not None else (self._n or 0)
         size = self.batch_size or 1
-        return m // size if self.drop_last else math.ceil(m / size)
+        return Plan(size, drop_last=self.drop_last).steps_per_epoch(m)
 
     # -- batches -------------------------------------------------------------------------------
 
