@@ -5,42 +5,73 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets.experiments import _protocol
+from jaxnets.experiments.catalog import Defaults
+
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
-def parser(
-    description: str, *, steps: int, steps_name: str = "steps", lr: float
-) -> argparse.ArgumentParser:
-    """The options every experiment script takes; callers add their own.
+def parser(description: str, defaults: Defaults) -> argparse.ArgumentParser:
+    """The options every experiment script takes, with the experiment's catalogue defaults.
 
     Args:
       description: the ``--help`` description.
-      steps: default of the steps option.
-      steps_name: its name, ``steps`` or ``epochs``.
-      lr: default learning rate.
+      defaults: the experiment's catalogue entry.
 
     Returns:
-      An ``argparse.ArgumentParser`` with ``--<steps_name>``, ``--lr``, ``--seed``, ``--dtype``
-      and ``--plot``.
+      An ``argparse.ArgumentParser`` with ``--steps`` or ``--epochs``, ``--lr``, ``--seed``,
+      ``--dtype``, ``--plot`` and, when the experiment has one, ``--batch-size``.
 
-    >>> args = parser("demo", steps=5, steps_name="epochs", lr=0.1).parse_args(["--lr", "0.5"])
-    >>> args.epochs, args.lr, args.seed, args.dtype, args.plot
-    (5, 0.5, 0, 'float32', None)
+    >>> from jaxnets.experiments import catalog
+    >>> args = parser("demo", catalog.get("digits")).parse_args(["--lr", "0.5"])
+    >>> args.epochs, args.lr, args.seed, args.dtype, args.batch_size, args.plot
+    (10, 0.5, 0, 'float32', 32, None)
     """
     p = argparse.ArgumentParser(description=description)
-    p.add_argument(
-        f"--{steps_name}", type=int, default=steps, help=f"{steps_name} (default {steps})"
-    )
+    span = "steps" if defaults.epochs is None else "epochs"
+    default = getattr(defaults, span)
+    p.add_argument(f"--{span}", type=int, default=default, help=f"{span} (default {default})")
+    lr = defaults.learning_rate
     p.add_argument("--lr", type=float, default=lr, help=f"learning rate (default {lr})")
-    p.add_argument("--seed", type=int, default=0, help="jax.random seed for data and params")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the run (the same run as `jaxnets train`)"
+    )
     p.add_argument("--dtype", choices=sorted(DTYPES), default="float32")
+    if defaults.batch_size is not None:
+        size = defaults.batch_size
+        p.add_argument("--batch-size", type=int, default=size, help=f"(default {size})")
     p.add_argument("--plot", type=Path, default=None, help="save the loss curve to this PNG")
     return p
+
+
+def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Namespace, Any, Any]:
+    """Parse a script's options and draw its start: what every experiment's ``main`` does first.
+
+    The start is :func:`jaxnets.experiments._protocol.start`'s, so ``--seed`` gives the run
+    ``jaxnets train --seed`` gives. The plot defaults to ``<module>_loss.png``.
+
+    Args:
+      experiment: the experiment module.
+      argv: the command line (default ``sys.argv[1:]``).
+
+    Returns:
+      ``(args, params, data)``.
+    """
+    p = parser(experiment.__doc__.splitlines()[0], experiment.DEFAULTS)
+    p.set_defaults(plot=Path(f"{experiment.__name__.rsplit('.', 1)[-1]}_loss.png"))
+    args = p.parse_args(argv)
+    dtype = setup_dtype(args.dtype)
+    params, data, _ = _protocol.start(
+        experiment, args.seed, batch_size=getattr(args, "batch_size", None), dtype=dtype
+    )
+    return args, params, data
 
 
 def setup_dtype(name: str) -> jnp.dtype:

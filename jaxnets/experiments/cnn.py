@@ -11,6 +11,7 @@ to compare. Batch size is a parameter (the tutorial's is 1).
 from __future__ import annotations
 
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -18,11 +19,14 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxnets import losses, nn, optim, validate
-from jaxnets.experiments import _script
-from jaxnets.train import train_loop
+from jaxnets.experiments import _protocol, _script, catalog
+from jaxnets.train import Data, fit
 
+DEFAULTS = catalog.get("cnn")
 IMAGE = (32, 32, 1)
 Params = dict[str, dict[str, jax.Array]]
+optimizer = optim.sgd
+batch_plan = functools.partial(_protocol.batch_plan, DEFAULTS)
 
 
 class Net(nnx.Module):
@@ -79,17 +83,17 @@ def apply(params: Params, x: ArrayLike) -> jax.Array:
     Returns:
       ``(B, 2)`` outputs.
 
-    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
-    >>> jax.eval_shape(apply, params, x).shape
+    >>> params, data = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> jax.eval_shape(apply, params, data.train[0]).shape
     (1, 2)
     """
     return nn.apply_pure(Net, params, x)
 
 
 def init(
-    key: jax.Array, *, batch_size: int = 1, dtype: jnp.dtype = jnp.float32
-) -> tuple[Params, jax.Array, jax.Array]:
-    """Draw ``(params, x, target)``: a torch-default initialised ``Net`` and standard-normal data.
+    key: jax.Array, *, batch_size: int = DEFAULTS.batch_size, dtype: jnp.dtype = jnp.float32
+) -> tuple[Params, Data]:
+    """Draw ``(params, Data((x, target)))``: a torch-initialised ``Net``, standard-normal data.
 
     Args:
       key: a ``jax.random.key``.
@@ -97,10 +101,12 @@ def init(
       dtype: dtype of the parameters and data.
 
     Returns:
-      ``params`` shaped like :func:`param_shapes`, ``x: (B, 32, 32, 1)`` and ``target: (B, 2)``.
+      ``params`` shaped like :func:`param_shapes` and the training arrays ``x: (B, 32, 32, 1)``,
+      ``target: (B, 2)``.
 
     >>> init_2 = lambda key: init(key, batch_size=2)
-    >>> params, x, target = jax.eval_shape(init_2, jax.random.key(0))  # shapes only
+    >>> params, data = jax.eval_shape(init_2, jax.random.key(0))  # shapes only
+    >>> x, target = data.train
     >>> params["fc3"]["kernel"].shape, x.shape, target.shape
     ((64, 2), (2, 32, 32, 1), (2, 2))
     """
@@ -110,7 +116,7 @@ def init(
     params = nnx.to_pure_dict(nnx.state(net, nnx.Param))
     x = jax.random.normal(key_x, (batch_size, *IMAGE), dtype)
     target = jax.random.normal(key_target, (batch_size, 2), dtype)
-    return params, x, target
+    return params, Data((x, target))
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
@@ -123,8 +129,8 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
     Returns:
       The scalar loss, shape ``()``.
 
-    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
-    >>> jax.eval_shape(loss_fn, params, (x, target)).shape
+    >>> params, data = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> jax.eval_shape(loss_fn, params, data.train).shape
     ()
     """
     x, target = batch
@@ -139,13 +145,6 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
 COMPILER_OPTIONS = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
-@functools.partial(
-    jax.jit, static_argnames=("steps", "learning_rate"), compiler_options=COMPILER_OPTIONS
-)
-def _train(params, x, target, *, steps, learning_rate):
-    return train_loop(loss_fn, optim.sgd(learning_rate), params, batch=(x, target), steps=steps)
-
-
 def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
     """Raise one clear error for wrong parameter keys/shapes or wrong input shapes.
 
@@ -157,10 +156,10 @@ def check_inputs(params: Params, x: ArrayLike, target: ArrayLike) -> None:
     Returns:
       ``None``; raises ``ValueError`` (structure, shapes) or ``TypeError`` (dtypes).
 
-    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
-    >>> check_inputs(params, x, target)
+    >>> params, data = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> check_inputs(params, *data.train)
     >>> try:
-    ...     check_inputs(params, jnp.zeros((1, 28, 28, 1), jnp.float32), target)
+    ...     check_inputs(params, jnp.zeros((1, 28, 28, 1), jnp.float32), data.train[1])
     ... except ValueError as err:
     ...     print(err)  # doctest: +ELLIPSIS
     shape mismatch: x: expected shape (B=1, 32, 32, 1), got (1, 28, 28, 1) ...
@@ -190,8 +189,8 @@ def train(
     x: ArrayLike,
     target: ArrayLike,
     *,
-    steps: int = 100,
-    learning_rate: float = 0.01,
+    steps: int = DEFAULTS.steps,
+    learning_rate: float = DEFAULTS.learning_rate,
 ) -> tuple[Params, jax.Array]:
     """Repeat the tutorial's SGD step ``steps`` times as one jitted ``lax.scan``.
 
@@ -208,35 +207,32 @@ def train(
     Returns:
       ``(final_params, losses)``: params of the input shapes and ``losses: (steps,)``.
 
-    >>> params, x, target = jax.eval_shape(init, jax.random.key(0))  # shapes only
+    >>> params, data = jax.eval_shape(init, jax.random.key(0))  # shapes only
     >>> try:
-    ...     train(params, x, target, steps=0)
+    ...     train(params, *data.train, steps=0)
     ... except ValueError as err:
     ...     print(err)
     steps must be >= 1, got 0
     """
     check_inputs(params, x, target)
-    steps = validate.positive_int(steps, "steps")
-    learning_rate = validate.learning_rate(learning_rate)
-    return _train(
-        params, jnp.asarray(x), jnp.asarray(target), steps=steps, learning_rate=learning_rate
+    return fit(
+        loss_fn,
+        optimizer,
+        params,
+        (x, target),
+        steps=steps,
+        learning_rate=learning_rate,
+        compiler_options=COMPILER_OPTIONS,
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: the tutorial's run, printing the network's output before the step, the L1 loss,
-    the output after one SGD step, then ``step <t>  loss <loss>`` for ``--steps`` steps.
-
-    The loss curve is saved as a PNG (``--plot``, by default ``cnn_loss.png``) whose path is
-    printed last. Options are ``--steps``, ``--lr``, ``--batch-size``, ``--seed``, ``--dtype`` and
-    ``--plot``; run ``python -m jaxnets.experiments.cnn --help``. ``argv`` defaults to ``sys.argv``.
+    the output after one SGD step, then ``step <t>  loss <loss>`` for ``--steps`` steps, and the
+    path of the saved loss curve (``--help`` lists the options).
     """
-    parser = _script.parser(__doc__.splitlines()[0], steps=100, lr=0.01)
-    parser.add_argument("--batch-size", type=int, default=1, help="images per step (tutorial: 1)")
-    parser.set_defaults(plot=_script.Path("cnn_loss.png"))
-    args = parser.parse_args(argv)
-    dtype = _script.setup_dtype(args.dtype)
-    params, x, target = init(jax.random.key(args.seed), batch_size=args.batch_size, dtype=dtype)
+    args, params, data = _script.setup(sys.modules[__name__], argv)
+    x, target = data.train
     print("out before the step:", apply(params, x).tolist())
     stepped, first = train(params, x, target, steps=1, learning_rate=args.lr)
     print("L1 loss:", float(first[0]))

@@ -13,36 +13,48 @@ model is ``pred = clip_gradient(X @ sign_ste(penalty(W))) * scale``, trained wit
 from __future__ import annotations
 
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxnets import autograd, losses, optim, validate
-from jaxnets.experiments import _script
-from jaxnets.train import train_loop
+from jaxnets.experiments import _protocol, _script, catalog
+from jaxnets.train import Data, fit
 
-N, D = 32, 8
+DEFAULTS = catalog.get("custom")
+D = 8
 CLIP, PENALTY = 0.05, 1e-2
 Params = dict[str, jax.Array]
+optimizer = optim.sgd
+batch_plan = functools.partial(_protocol.batch_plan, DEFAULTS)
 
 
-def init(key: jax.Array, *, n: int = N, d: int = D, dtype: jnp.dtype = jnp.float32):
-    """Draw ``(params, X, y)`` for the binary-weight regression.
+def init(
+    key: jax.Array,
+    *,
+    batch_size: int = DEFAULTS.batch_size,
+    dtype: jnp.dtype = jnp.float32,
+    d: int = D,
+) -> tuple[Params, Data]:
+    """Draw ``(params, Data((X, y)))`` for the binary-weight regression.
 
     Latent weights ``W ~ U(-1, 1)``, ``scale = 1``, ``X`` standard normal, and targets from a
     binary teacher, ``y = 0.5 * X @ sign(w_true) + 0.1 * noise``.
 
     Args:
       key: a ``jax.random.key``.
-      n: samples.
-      d: features.
+      batch_size: samples ``N``; every step sees all of them.
       dtype: dtype of every array.
+      d: features.
 
     Returns:
-      ``params = {"W": (d, 1), "scale": (1,)}``, ``X: (n, d)`` and ``y: (n, 1)``.
+      ``params = {"W": (d, 1), "scale": (1,)}`` and the training arrays ``X: (N, d)``,
+      ``y: (N, 1)``.
 
-    >>> params, X, y = init(jax.random.key(0), n=4, d=3)
+    >>> params, data = init(jax.random.key(0), batch_size=4, d=3)
+    >>> X, y = data.train
     >>> {k: v.shape for k, v in params.items()}, X.shape, y.shape
     ({'W': (3, 1), 'scale': (1,)}, (4, 3), (4, 1))
     """
@@ -51,10 +63,10 @@ def init(key: jax.Array, *, n: int = N, d: int = D, dtype: jnp.dtype = jnp.float
         "W": jax.random.uniform(key_w, (d, 1), dtype, minval=-1.0, maxval=1.0),
         "scale": jnp.ones((1,), dtype),
     }
-    X = jax.random.normal(key_x, (n, d), dtype)
+    X = jax.random.normal(key_x, (batch_size, d), dtype)
     teacher = jnp.sign(jax.random.normal(key_teacher, (d, 1), dtype))
-    y = 0.5 * (X @ teacher) + 0.1 * jax.random.normal(key_noise, (n, 1), dtype)
-    return params, X, y
+    y = 0.5 * (X @ teacher) + 0.1 * jax.random.normal(key_noise, (batch_size, 1), dtype)
+    return params, Data((X, y))
 
 
 def predict(params: Params, X: ArrayLike) -> jax.Array:
@@ -95,13 +107,13 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
     return losses.mse_loss(predict(params, X), y)
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
-def _train(params, X, y, *, steps, learning_rate):
-    return train_loop(loss_fn, optim.sgd(learning_rate), params, batch=(X, y), steps=steps)
-
-
 def train(
-    params: Params, X: ArrayLike, y: ArrayLike, *, steps: int = 100, learning_rate: float = 0.05
+    params: Params,
+    X: ArrayLike,
+    y: ArrayLike,
+    *,
+    steps: int = DEFAULTS.steps,
+    learning_rate: float = DEFAULTS.learning_rate,
 ) -> tuple[Params, jax.Array]:
     """Full-batch SGD through the custom backward passes: ``steps`` steps, one jitted scan.
 
@@ -115,8 +127,8 @@ def train(
     Returns:
       ``(final_params, losses)``: params of the input shapes and ``losses: (steps,)``.
 
-    >>> params, X, y = init(jax.random.key(0), n=4, d=3)
-    >>> final, losses = train(params, X, y, steps=3)
+    >>> params, data = init(jax.random.key(0), batch_size=4, d=3)
+    >>> final, losses = train(params, *data.train, steps=3)
     >>> losses.shape, final["W"].shape
     ((3,), (3, 1))
     """
@@ -131,25 +143,16 @@ def train(
         }
     )
     validate.floating({"X": X, "y": y, "W": params["W"], "scale": params["scale"]})
-    steps = validate.positive_int(steps, "steps")
-    learning_rate = validate.learning_rate(learning_rate)
-    return _train(params, jnp.asarray(X), jnp.asarray(y), steps=steps, learning_rate=learning_rate)
+    return fit(loss_fn, optimizer, params, (X, y), steps=steps, learning_rate=learning_rate)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: train the binary-weight model and print ``step <t>  loss <loss>`` per step.
-
-    It then prints the learned binary weights ``sign(W)`` and ``scale``, saves the loss curve as a
-    PNG (``--plot``, by default ``custom_backward_loss.png``) and prints its path. Options are
-    ``--steps``, ``--lr``, ``--seed``, ``--dtype`` and ``--plot``; run
-    ``python -m jaxnets.experiments.custom_backward --help``. ``argv`` defaults to ``sys.argv``.
+    """Command line: train the binary-weight model and print ``step <t>  loss <loss>`` per step,
+    then the learned binary weights ``sign(W)`` and ``scale``, and the path of the saved loss
+    curve (``--help`` lists the options).
     """
-    parser = _script.parser(__doc__.splitlines()[0], steps=100, lr=0.05)
-    parser.set_defaults(plot=_script.Path("custom_backward_loss.png"))
-    args = parser.parse_args(argv)
-    dtype = _script.setup_dtype(args.dtype)
-    params, X, y = init(jax.random.key(args.seed), dtype=dtype)
-    final, trajectory = train(params, X, y, steps=args.steps, learning_rate=args.lr)
+    args, params, data = _script.setup(sys.modules[__name__], argv)
+    final, trajectory = train(params, *data.train, steps=args.steps, learning_rate=args.lr)
     for t, loss in enumerate(trajectory.tolist()):
         print(f"step {t}  loss {loss}")
     print(

@@ -2,43 +2,65 @@
 
 The tutorial runs 100 epochs; each epoch visits the three samples in order, computes
 ``(x*w - y)**2``, calls ``backward``, prints ``w.grad``, updates ``w.data -= 0.01 * w.grad`` and
-zeroes the gradient. That is 300 updates, here one ``lax.scan`` over the 300 samples.
+zeroes the gradient. That is 300 updates, here one ``lax.scan`` whose batch plan visits the
+three samples in order, one per step (``Plan(batch_size=1)``, no shuffle).
 """
 
 from __future__ import annotations
 
-import functools
+import sys
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxnets import optim, validate
-from jaxnets.experiments import _script
-from jaxnets.train import train_loop
+from jaxnets.data import Plan
+from jaxnets.experiments import _script, catalog
+from jaxnets.train import Data, fit
 
+DEFAULTS = catalog.get("linear")
 X_DATA = (1.0, 2.0, 3.0)
 Y_DATA = (2.0, 4.0, 6.0)
+optimizer = optim.sgd
 
 
-def init(dtype: jnp.dtype = jnp.float32) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The tutorial's ``(w, xs, ys)``: the starting weight and the three samples.
+def init(
+    key: jax.Array | None = None, *, batch_size: None = None, dtype: jnp.dtype = jnp.float32
+) -> tuple[jax.Array, Data]:
+    """The tutorial's ``w`` and ``Data((xs, ys))``: the starting weight and the three samples.
 
     Args:
+      key: unused: the tutorial draws nothing.
+      batch_size: must be ``None``: the tutorial updates per sample.
       dtype: dtype of the three arrays.
 
     Returns:
-      ``w = [1.0]`` of shape ``(1,)``, ``xs = [1, 2, 3]`` and ``ys = [2, 4, 6]`` of shape ``(3,)``.
+      ``w = [1.0]`` of shape ``(1,)`` and the training arrays ``xs = [1, 2, 3]``,
+      ``ys = [2, 4, 6]`` of shape ``(3,)``.
 
-    >>> w, xs, ys = init(jnp.float32)
+    >>> w, data = init(dtype=jnp.float32)
+    >>> xs, ys = data.train
     >>> w.tolist(), xs.tolist(), ys.tolist()
     ([1.0], [1.0, 2.0, 3.0], [2.0, 4.0, 6.0])
     """
-    return (
-        jnp.ones((1,), dtype),
-        jnp.asarray(X_DATA, dtype),
-        jnp.asarray(Y_DATA, dtype),
-    )
+    del key
+    batch_plan(batch_size)
+    return jnp.ones((1,), dtype), Data((jnp.asarray(X_DATA, dtype), jnp.asarray(Y_DATA, dtype)))
+
+
+def batch_plan(batch_size: None = None, *, drop_last: bool = False) -> Plan:
+    """The samples in order, one per step: ``Plan(batch_size=1)``.
+
+    Raises:
+      ValueError: for any ``batch_size`` or ``drop_last``: the tutorial's are fixed.
+
+    >>> batch_plan()
+    Plan(batch_size=1, shuffle=False, drop_last=False)
+    """
+    if batch_size is not None or drop_last:
+        raise ValueError("linear updates per sample in order: it takes no batch size or drop_last")
+    return Plan(1)
 
 
 def forward(w: jax.Array, x: ArrayLike) -> jax.Array:
@@ -62,7 +84,7 @@ def loss_fn(w: jax.Array, sample: tuple[jax.Array, jax.Array]) -> jax.Array:
 
     Args:
       w: ``(1,)`` weight.
-      sample: ``(x, y)``, two scalars.
+      sample: ``(x, y)``, a batch of one sample (shape ``(1,)`` each) or two scalars.
 
     Returns:
       The scalar loss, shape ``()``.
@@ -75,21 +97,19 @@ def loss_fn(w: jax.Array, sample: tuple[jax.Array, jax.Array]) -> jax.Array:
     return jnp.sum(jnp.square(forward(w, x) - y))
 
 
-@functools.partial(jax.jit, static_argnames=("epochs", "learning_rate", "with_grads"))
-def _train(w, xs, ys, *, epochs, learning_rate, with_grads):
-    samples = (jnp.tile(xs, epochs), jnp.tile(ys, epochs))
-    return train_loop(loss_fn, optim.sgd(learning_rate), w, batches=samples, with_grads=with_grads)
-
-
-def _checked(w, xs, ys, epochs, learning_rate):
-    validate.shapes({"w": (w, (1,)), "xs": (xs, ("S",)), "ys": (ys, ("S",))})
+def _fit(w, xs, ys, epochs, learning_rate, with_grads):
+    samples = validate.shapes({"w": (w, (1,)), "xs": (xs, ("S",)), "ys": (ys, ("S",))})["S"]
     validate.floating({"w": w, "xs": xs, "ys": ys})
-    return (
-        jnp.asarray(w),
-        jnp.asarray(xs),
-        jnp.asarray(ys),
-        validate.positive_int(epochs, "epochs"),
-        validate.learning_rate(learning_rate),
+    steps = validate.positive_int(epochs, "epochs") * samples
+    return fit(
+        loss_fn,
+        optimizer,
+        w,
+        (xs, ys),
+        steps=steps,
+        learning_rate=learning_rate,
+        plan=batch_plan(),
+        with_grads=with_grads,
     )
 
 
@@ -98,8 +118,8 @@ def train(
     xs: ArrayLike,
     ys: ArrayLike,
     *,
-    epochs: int = 100,
-    learning_rate: float = 0.01,
+    epochs: int = DEFAULTS.epochs,
+    learning_rate: float = DEFAULTS.learning_rate,
 ) -> tuple[jax.Array, jax.Array]:
     """Per-sample SGD over ``epochs`` passes of the samples in order, as one jitted ``lax.scan``.
 
@@ -116,17 +136,21 @@ def train(
     Returns:
       ``(final_w, losses)`` with ``final_w: (1,)`` and one loss per update, ``(epochs*S,)``.
 
-    >>> w, xs, ys = init(jnp.float32)
-    >>> final_w, losses = train(w, xs, ys, epochs=2)
+    >>> w, data = init()
+    >>> final_w, losses = train(w, *data.train, epochs=2)
     >>> final_w.shape, losses.shape, round(float(losses[0]), 4)
     ((1,), (6,), 1.0)
     """
-    w, xs, ys, epochs, learning_rate = _checked(w, xs, ys, epochs, learning_rate)
-    return _train(w, xs, ys, epochs=epochs, learning_rate=learning_rate, with_grads=False)
+    return _fit(w, xs, ys, epochs, learning_rate, with_grads=False)
 
 
 def trajectory(
-    w: ArrayLike, xs: ArrayLike, ys: ArrayLike, *, epochs: int = 100, learning_rate: float = 0.01
+    w: ArrayLike,
+    xs: ArrayLike,
+    ys: ArrayLike,
+    *,
+    epochs: int = DEFAULTS.epochs,
+    learning_rate: float = DEFAULTS.learning_rate,
 ) -> tuple[jax.Array, jax.Array, jax.Array]:
     """Like :func:`train` but also returns the gradient of every update.
 
@@ -141,15 +165,12 @@ def trajectory(
       ``(final_w, losses, grads)`` with ``final_w: (1,)``, ``losses: (epochs*S,)`` and
       ``grads: (epochs*S, 1)``, the tutorial's printed ``w.grad`` values.
 
-    >>> w, xs, ys = init(jnp.float32)
-    >>> _, losses, grads = trajectory(w, xs, ys, epochs=1)
+    >>> w, data = init()
+    >>> _, losses, grads = trajectory(w, *data.train, epochs=1)
     >>> grads.shape, round(float(grads[0, 0]), 4)  # 2 * x * (x*w - y) at x=1, y=2, w=1
     ((3, 1), -2.0)
     """
-    w, xs, ys, epochs, learning_rate = _checked(w, xs, ys, epochs, learning_rate)
-    w, (losses, grads) = _train(
-        w, xs, ys, epochs=epochs, learning_rate=learning_rate, with_grads=True
-    )
+    w, (losses, grads) = _fit(w, xs, ys, epochs, learning_rate, with_grads=True)
     return w, losses, grads
 
 
@@ -157,16 +178,11 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: the tutorial's printout, ``before, w=`` the prediction at x=4, then per epoch a
     ``grad:`` line per sample and a ``progress`` line, and ``after, w=`` the final prediction.
 
-    The loss of every update is also saved as a PNG (``--plot``, by default
-    ``linear_regression_loss.png``) whose path is printed last. Options are ``--epochs``, ``--lr``,
-    ``--seed``, ``--dtype`` and ``--plot``; run ``python -m jaxnets.experiments.linear_regression
-    --help``. ``argv`` defaults to ``sys.argv``.
+    The loss of every update is also saved as a PNG whose path is printed last (``--help`` lists
+    the options).
     """
-    parser = _script.parser(__doc__.splitlines()[0], steps=100, steps_name="epochs", lr=0.01)
-    parser.set_defaults(plot=_script.Path("linear_regression_loss.png"))
-    args = parser.parse_args(argv)
-    dtype = _script.setup_dtype(args.dtype)
-    w, xs, ys = init(dtype)
+    args, w, data = _script.setup(sys.modules[__name__], argv)
+    xs, ys = data.train
     print("before, w= ", float(forward(w, 4.0)[0]))
     w_final, losses, grads = trajectory(w, xs, ys, epochs=args.epochs, learning_rate=args.lr)
     per_epoch = len(X_DATA)

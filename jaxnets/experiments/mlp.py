@@ -8,54 +8,59 @@ that update is ``jaxnets.optim.sgd`` and the 500 steps are one ``lax.scan`` unde
 from __future__ import annotations
 
 import functools
+import sys
 
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
 from jaxnets import nn, optim, validate
-from jaxnets.experiments import _script
-from jaxnets.train import train_loop
+from jaxnets.experiments import _protocol, _script, catalog
+from jaxnets.train import Data, fit
 
-N, D_IN, H, D_OUT = 64, 1000, 100, 10
+DEFAULTS = catalog.get("mlp")
+D_IN, H, D_OUT = 1000, 100, 10
 Params = dict[str, jax.Array]
+optimizer = optim.sgd
+batch_plan = functools.partial(_protocol.batch_plan, DEFAULTS)
 
 
 def init(
     key: jax.Array,
     *,
-    n: int = N,
+    batch_size: int = DEFAULTS.batch_size,
+    dtype: jnp.dtype = jnp.float32,
     d_in: int = D_IN,
     hidden: int = H,
     d_out: int = D_OUT,
-    dtype: jnp.dtype = jnp.float32,
-) -> tuple[Params, jax.Array, jax.Array]:
-    """Draw ``(params, X, y)`` like the tutorial: all standard normal.
+) -> tuple[Params, Data]:
+    """Draw ``(params, Data((X, y)))`` like the tutorial: all standard normal.
 
     Args:
       key: a ``jax.random.key``.
-      n: samples (tutorial: 64).
+      batch_size: samples ``N`` (tutorial: 64); every step sees all of them.
+      dtype: dtype of every array.
       d_in: input features (tutorial: 1000).
       hidden: hidden units (tutorial: 100).
       d_out: outputs (tutorial: 10).
-      dtype: dtype of every array.
 
     Returns:
-      ``params = {"W1": (d_in, hidden), "W2": (hidden, d_out)}``, ``X: (n, d_in)`` and
-      ``y: (n, d_out)``.
+      ``params = {"W1": (d_in, hidden), "W2": (hidden, d_out)}`` and the training arrays
+      ``X: (N, d_in)``, ``y: (N, d_out)``.
 
-    >>> params, X, y = init(jax.random.key(0), n=4, d_in=3, hidden=2, d_out=1)
+    >>> params, data = init(jax.random.key(0), batch_size=4, d_in=3, hidden=2, d_out=1)
+    >>> X, y = data.train
     >>> {k: v.shape for k, v in params.items()}, X.shape, y.shape
     ({'W1': (3, 2), 'W2': (2, 1)}, (4, 3), (4, 1))
     """
     key_x, key_y, key_w1, key_w2 = jax.random.split(key, 4)
-    X = jax.random.normal(key_x, (n, d_in), dtype)
-    y = jax.random.normal(key_y, (n, d_out), dtype)
+    X = jax.random.normal(key_x, (batch_size, d_in), dtype)
+    y = jax.random.normal(key_y, (batch_size, d_out), dtype)
     params = {
         "W1": jax.random.normal(key_w1, (d_in, hidden), dtype),
         "W2": jax.random.normal(key_w2, (hidden, d_out), dtype),
     }
-    return params, X, y
+    return params, Data((X, y))
 
 
 def predict(params: Params, X: ArrayLike) -> jax.Array:
@@ -96,11 +101,6 @@ def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
     return jnp.sum(jnp.square(predict(params, X) - y))
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "learning_rate"))
-def _train(params, X, y, *, steps, learning_rate):
-    return train_loop(loss_fn, optim.sgd(learning_rate), params, batch=(X, y), steps=steps)
-
-
 def check_inputs(params: Params, X: ArrayLike, y: ArrayLike) -> None:
     """Raise a clear error for wrong keys, shapes or dtypes, before anything is compiled.
 
@@ -112,10 +112,10 @@ def check_inputs(params: Params, X: ArrayLike, y: ArrayLike) -> None:
     Returns:
       ``None``; raises ``ValueError`` (keys, shapes) or ``TypeError`` (dtypes).
 
-    >>> params, X, y = init(jax.random.key(0), n=4, d_in=3, hidden=2, d_out=1)
-    >>> check_inputs(params, X, y)
+    >>> params, data = init(jax.random.key(0), batch_size=4, d_in=3, hidden=2, d_out=1)
+    >>> check_inputs(params, *data.train)
     >>> try:
-    ...     check_inputs({"W1": params["W1"]}, X, y)
+    ...     check_inputs({"W1": params["W1"]}, *data.train)
     ... except ValueError as err:
     ...     print(err)
     params must be a dict with keys ['W1', 'W2'], got ['W1']
@@ -139,8 +139,8 @@ def train(
     X: ArrayLike,
     y: ArrayLike,
     *,
-    steps: int = 500,
-    learning_rate: float = 1e-6,
+    steps: int = DEFAULTS.steps,
+    learning_rate: float = DEFAULTS.learning_rate,
 ) -> tuple[Params, jax.Array]:
     """Run the tutorial's training loop: ``steps`` full-batch SGD steps as one jitted ``lax.scan``.
 
@@ -156,30 +156,21 @@ def train(
     Returns:
       ``(final_params, losses)``: params of the input shapes and ``losses: (steps,)``.
 
-    >>> params, X, y = init(jax.random.key(0), n=4, d_in=3, hidden=2, d_out=1)
-    >>> final, losses = train(params, X, y, steps=5, learning_rate=1e-3)
+    >>> params, data = init(jax.random.key(0), batch_size=4, d_in=3, hidden=2, d_out=1)
+    >>> final, losses = train(params, *data.train, steps=5, learning_rate=1e-3)
     >>> losses.shape, final["W1"].shape, bool(losses[-1] < losses[0])
     ((5,), (3, 2), True)
     """
     check_inputs(params, X, y)
-    steps = validate.positive_int(steps, "steps")
-    learning_rate = validate.learning_rate(learning_rate)
-    return _train(params, jnp.asarray(X), jnp.asarray(y), steps=steps, learning_rate=learning_rate)
+    return fit(loss_fn, optimizer, params, (X, y), steps=steps, learning_rate=learning_rate)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: train the tutorial's MLP and print ``Epoch:<t>   Loss:<loss>`` for every step.
-
-    Options are ``--steps``, ``--lr``, ``--seed``, ``--dtype`` and ``--plot`` (the loss curve,
-    saved as a PNG, by default ``mlp_loss.png``, whose path is printed last). Run
-    ``python -m jaxnets.experiments.mlp --help`` for the list; ``argv`` defaults to ``sys.argv``.
+    """Command line: train the tutorial's MLP and print ``Epoch:<t>   Loss:<loss>`` for every step,
+    then save the loss curve as a PNG and print its path (``--help`` lists the options).
     """
-    parser = _script.parser(__doc__.splitlines()[0], steps=500, lr=1e-6)
-    parser.set_defaults(plot=_script.Path("mlp_loss.png"))
-    args = parser.parse_args(argv)
-    dtype = _script.setup_dtype(args.dtype)
-    params, X, y = init(jax.random.key(args.seed), dtype=dtype)
-    _, losses = train(params, X, y, steps=args.steps, learning_rate=args.lr)
+    args, params, data = _script.setup(sys.modules[__name__], argv)
+    _, losses = train(params, *data.train, steps=args.steps, learning_rate=args.lr)
     for t, loss in enumerate(losses.tolist()):
         print(f"Epoch:{t}   Loss:{loss}")
     path = _script.save_loss_plot(losses, args.plot, "MLP: sum of squared errors", "Epoch")

@@ -10,17 +10,23 @@ Data: ``x ~ N(0, 1)``, ``y = 3x + 2 + 0.1 noise``, 100 samples, batches of 10, 2
 
 from __future__ import annotations
 
+import functools
+import sys
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxnets import losses, nn, optim, validate
-from jaxnets.experiments import _script
-from jaxnets.train import fit_epochs
+from jaxnets.experiments import _protocol, _script, catalog
+from jaxnets.train import Data
 
-N, BATCH_SIZE, EPOCHS = 100, 10, 20
+DEFAULTS = catalog.get("module_regression")
+N = 100
 Params = dict[str, dict[str, jax.Array]]
+optimizer = optim.sgd
+batch_plan = functools.partial(_protocol.batch_plan, DEFAULTS)
 
 
 class LinearRegression(nnx.Module):
@@ -62,27 +68,36 @@ def apply(params: Params, x: ArrayLike) -> jax.Array:
     return nn.apply_pure(LinearRegression, params, x)
 
 
-def init(key: jax.Array, *, n: int = N, dtype: jnp.dtype = jnp.float32):
-    """Draw ``(params, x, y)``: a torch-initialised module and the synthetic data set.
+def init(
+    key: jax.Array,
+    *,
+    batch_size: int = DEFAULTS.batch_size,
+    dtype: jnp.dtype = jnp.float32,
+    n: int = N,
+) -> tuple[Params, Data]:
+    """Draw ``(params, Data((x, y)))``: a torch-initialised module and the synthetic data set.
 
     Args:
       key: a ``jax.random.key``.
-      n: samples (default 100).
+      batch_size: the loader's batch size; the data set does not depend on it.
       dtype: dtype of the parameters and data.
+      n: samples (default 100).
 
     Returns:
-      ``params = {"linear": {"kernel": (1, 1), "bias": (1,)}}``, ``x: (n, 1)`` and
-      ``y = 3x + 2 + 0.1 noise: (n, 1)``.
+      ``params = {"linear": {"kernel": (1, 1), "bias": (1,)}}`` and the training arrays
+      ``x: (n, 1)``, ``y = 3x + 2 + 0.1 noise: (n, 1)``.
 
-    >>> params, x, y = init(jax.random.key(0), n=6)
+    >>> params, data = init(jax.random.key(0), n=6)
+    >>> x, y = data.train
     >>> params["linear"]["kernel"].shape, params["linear"]["bias"].shape, x.shape, y.shape
     ((1, 1), (1,), (6, 1), (6, 1))
     """
+    batch_plan(batch_size)
     key_model, key_x, key_noise = jax.random.split(key, 3)
     model = LinearRegression(dtype=dtype, rngs=nnx.Rngs(params=key_model))
     x = jax.random.normal(key_x, (n, 1), dtype)
     y = 3.0 * x + 2.0 + 0.1 * jax.random.normal(key_noise, (n, 1), dtype)
-    return nnx.to_pure_dict(nnx.state(model, nnx.Param)), x, y
+    return nnx.to_pure_dict(nnx.state(model, nnx.Param)), Data((x, y))
 
 
 def loss_fn(params: Params, batch: tuple[jax.Array, jax.Array]) -> jax.Array:
@@ -110,16 +125,16 @@ def train(
     x: ArrayLike,
     y: ArrayLike,
     *,
-    epochs: int = EPOCHS,
-    batch_size: int = BATCH_SIZE,
-    learning_rate: float = 0.05,
+    epochs: int = DEFAULTS.epochs,
+    batch_size: int = DEFAULTS.batch_size,
+    learning_rate: float = DEFAULTS.learning_rate,
     seed: int = 0,
     orders: ArrayLike | None = None,
 ) -> tuple[Params, jax.Array]:
     """Shuffled mini-batch SGD over whole epochs, as one jitted program.
 
-    Epoch ``e`` visits the samples in ``jaxnets.data.epoch_order(n, seed=seed, epoch=e)``, or in
-    ``orders[e]`` when ``orders`` (``[epochs, n]``, e.g. torch's sampler order) is given.
+    The orders are :func:`jaxnets.experiments._protocol.train_epochs`'s: those of
+    ``jaxnets train module_regression --seed``, or ``orders[e]`` (e.g. torch's sampler order).
 
     Args:
       params: ``{"linear": {"kernel": (1, 1), "bias": (1,)}}``.
@@ -128,22 +143,21 @@ def train(
       epochs: passes over the data.
       batch_size: samples per batch (the last batch of an epoch may be smaller).
       learning_rate: SGD learning rate.
-      seed: seed of the shuffled orders.
+      seed: the run's seed (its data key orders the batches).
       orders: optional ``(epochs, N)`` sample orders.
 
     Returns:
       ``(final_params, losses)`` with ``losses: (epochs, ceil(N / batch_size))``.
 
-    >>> params, x, y = init(jax.random.key(0), n=6)
-    >>> final, losses = train(params, x, y, epochs=2, batch_size=4)
+    >>> params, data = init(jax.random.key(0), n=6)
+    >>> final, losses = train(params, *data.train, epochs=2, batch_size=4)
     >>> losses.shape, final["linear"]["kernel"].shape
     ((2, 2), (1, 1))
     """
     validate.shapes({"x": (x, ("N", 1)), "y": (y, ("N", 1))})
     validate.floating({"x": x, "y": y, "weight": params["linear"]["kernel"]})
-    return fit_epochs(
-        loss_fn,
-        optim.sgd,
+    return _protocol.train_epochs(
+        sys.modules[__name__],
         params,
         (x, y),
         epochs=epochs,
@@ -155,23 +169,14 @@ def train(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Command line: train the module on shuffled mini-batches and print each epoch's mean loss.
-
-    It then prints the learned line ``y = w x + b``, saves the loss of every step as a PNG
-    (``--plot``, by default ``module_regression_loss.png``) and prints its path. Options are
-    ``--epochs``, ``--lr``, ``--batch-size``, ``--seed``, ``--dtype`` and ``--plot``; run
-    ``python -m jaxnets.experiments.module_regression --help``. ``argv`` defaults to ``sys.argv``.
+    """Command line: train the module on shuffled mini-batches and print each epoch's mean loss,
+    then the learned line ``y = w x + b`` and the path of the saved loss curve (``--help`` lists
+    the options).
     """
-    parser = _script.parser(__doc__.splitlines()[0], steps=EPOCHS, steps_name="epochs", lr=0.05)
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE)
-    parser.set_defaults(plot=_script.Path("module_regression_loss.png"))
-    args = parser.parse_args(argv)
-    dtype = _script.setup_dtype(args.dtype)
-    params, x, y = init(jax.random.key(args.seed), dtype=dtype)
+    args, params, data = _script.setup(sys.modules[__name__], argv)
     final, trajectory = train(
         params,
-        x,
-        y,
+        *data.train,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.lr,

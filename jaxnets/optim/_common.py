@@ -23,7 +23,8 @@ def check_non_negative(value: Any, label: str) -> None:
     """torch's ``if not 0.0 <= value: raise ValueError(f"Invalid {label}: {value}")``.
 
     Written as ``not 0.0 <= value`` like torch so that NaN is rejected too. A callable (a
-    learning-rate schedule) has no value to check.
+    learning-rate schedule) or a traced value (a learning rate passed into a compiled training
+    program, checked by its caller before tracing) has no value to check.
 
     Args:
       value: a number or a schedule.
@@ -39,7 +40,7 @@ def check_non_negative(value: Any, label: str) -> None:
     ...     print(err)
     Invalid learning rate: nan
     """
-    if callable(value):
+    if callable(value) or isinstance(value, jax.core.Tracer):
         return
     if not 0.0 <= value:
         raise ValueError(f"Invalid {label}: {value}")

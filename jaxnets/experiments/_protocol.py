@@ -1,0 +1,128 @@
+"""What every trainable experiment shares: its batch plan, its start, and epoch training.
+
+The protocol each module in ``jaxnets.experiments`` (see ``catalog``) implements:
+
+* ``DEFAULTS``: its :class:`~jaxnets.experiments.catalog.Defaults`, the one place defaults live;
+* ``init(key, *, batch_size=..., dtype=...) -> (params, data)`` with ``data`` a
+  :class:`jaxnets.train.Data`;
+* ``loss_fn(params, batch) -> scalar``;
+* ``optimizer``: the factory ``optimizer(learning_rate) -> optax.GradientTransformation``;
+* ``batch_plan(batch_size=None, *, drop_last=False) -> jaxnets.data.Plan``;
+* optionally ``evaluate(params, data) -> dict[str, float]`` (held-out metrics) and
+  ``COMPILER_OPTIONS`` (XLA options of its training program);
+* ``train(...)``: :func:`jaxnets.train.fit`, the driver as one chunk, with the tutorial's signature.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxnets import validate
+from jaxnets.data.plan import FULL_BATCH, Plan
+from jaxnets.experiments.catalog import Defaults
+from jaxnets.train import Data, fit, run_keys
+
+__all__ = ["batch_plan", "start", "train_epochs"]
+
+PyTree = Any
+
+
+def batch_plan(
+    defaults: Defaults, batch_size: int | None = None, *, drop_last: bool = False
+) -> Plan:
+    """The plan of a catalogue entry: a shuffling loader, or the whole data set every step.
+
+    Args:
+      defaults: the experiment's entry.
+      batch_size: a loader's batch size (default the tutorial's); ignored by full-batch entries,
+        whose batch is the data ``init`` drew.
+      drop_last: drop each epoch's partial last batch (loaders only).
+
+    Returns:
+      The :class:`jaxnets.data.Plan`.
+
+    Raises:
+      ValueError: ``drop_last`` for an experiment without a loader.
+
+    >>> from jaxnets.experiments import catalog
+    >>> batch_plan(catalog.get("digits"))
+    Plan(batch_size=32, shuffle=True, drop_last=False)
+    >>> batch_plan(catalog.get("mlp"), 16)
+    Plan(batch_size=None, shuffle=False, drop_last=False)
+    """
+    if defaults.loader:
+        size = defaults.batch_size if batch_size is None else batch_size
+        return Plan(validate.positive_int(size, "batch_size"), shuffle=True, drop_last=drop_last)
+    if drop_last:
+        raise ValueError(f"{defaults.name} reads no data loader, so it has no last batch to drop")
+    return FULL_BATCH
+
+
+def start(
+    experiment: ModuleType, seed: int, *, batch_size: int | None = None, dtype: Any = jnp.float32
+) -> tuple[PyTree, Data, jax.Array]:
+    """The initial ``(params, data, data_key)`` of the run with ``seed``: scripts and command alike.
+
+    ``experiment.init`` runs as one compiled program (with LLVM's optimisations off: it runs
+    once, so compile time is all it costs; 3-4x faster than op-by-op eager programs on CPU) on
+    :func:`jaxnets.train.run_keys`'s init key; the data key orders shuffled batches.
+
+    Args:
+      experiment: an experiment module.
+      seed: the run's seed.
+      batch_size: passed to ``init`` (``None``: its default).
+      dtype: parameter and data dtype.
+
+    Returns:
+      ``(params, data, data_key)``.
+    """
+    keys = run_keys(seed)
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
+    init = jax.jit(
+        lambda key: experiment.init(key, **sizes, dtype=dtype),
+        compiler_options={"xla_backend_optimization_level": 0},
+    )
+    params, data = init(keys.init)
+    return params, data, keys.data
+
+
+def train_epochs(
+    experiment: ModuleType,
+    params: PyTree,
+    arrays: PyTree,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    seed: int = 0,
+    orders: Any = None,
+) -> tuple[PyTree, jax.Array]:
+    """A loader experiment's ``train``: whole epochs of shuffled mini-batches, one compiled run.
+
+    Epoch ``e`` visits the samples in ``jaxnets.data.plan.order`` with the data key of
+    ``run_keys(seed)`` (the order ``jaxnets train --seed`` uses), or in ``orders[e]`` when
+    ``orders`` (``[epochs, n]``, e.g. torch's sampler order) is given.
+
+    Returns:
+      ``(final_params, losses)`` with ``losses: (epochs, steps_per_epoch)``.
+    """
+    epochs = validate.positive_int(epochs, "epochs")
+    plan = experiment.batch_plan(batch_size)
+    n = int(jnp.shape(jax.tree.leaves(arrays)[0])[0])
+    per_epoch = plan.check(n).steps_per_epoch(n)
+    params, losses = fit(
+        experiment.loss_fn,
+        experiment.optimizer,
+        params,
+        arrays,
+        steps=epochs * per_epoch,
+        learning_rate=learning_rate,
+        plan=plan,
+        key=run_keys(seed).data,
+        orders=orders,
+    )
+    return params, losses.reshape(epochs, per_epoch)
