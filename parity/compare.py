@@ -21,13 +21,18 @@ F32_DRIFT_FACTOR, F32_LOSS_FLOOR, F32_GRAD_RTOL = 10.0, 1e-6, 1e-5
 
 @dataclass(frozen=True)
 class Check:
-    """One compared quantity: its rule, the largest difference, and what failed if anything."""
+    """One compared quantity: its rule, the largest difference, and what failed if anything.
+
+    A check that is not ``gating`` is reported but does not decide the verdict: a quality floor
+    (e.g. a held-out accuracy) is a property of the tutorial's settings, not of the port.
+    """
 
     quantity: str
     rule: str
     passed: bool
     max_abs_diff: float
     detail: str
+    gating: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

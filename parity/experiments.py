@@ -1,21 +1,24 @@
-"""The registry: for each experiment, how to run the torch original and feed its arrays to JAX.
+"""The built-in experiments, each a jaxnets experiment module beside its torch original.
 
-An adapter only maps names and layouts; running, converting and judging are shared in
-``parity.runner``.
+An entry is declarative: which torch reference to run, which of its arrays form the jaxnets
+:class:`~jaxnets.train.Data`, and the layout of its parameters. Everything else is read from the
+experiment module's protocol (defaults, ``init``, ``loss_fn``, ``optimizer``, ``batch_plan``,
+``evaluate``) and done once, here and in ``parity.runner``, for every experiment alike.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets import nn
+from jaxnets.data import plan as plan_lib
 from jaxnets.experiments import (
     autograd_basics,
     cnn,
@@ -25,6 +28,7 @@ from jaxnets.experiments import (
     mlp,
     module_regression,
 )
+from jaxnets.train import Data, fit
 from parity import convert
 from parity.torch_ref import Reference
 from parity.torch_ref import autograd as autograd_ref
@@ -35,82 +39,169 @@ from parity.torch_ref import linear as linear_ref
 from parity.torch_ref import mlp as mlp_ref
 from parity.torch_ref import module_regression as module_regression_ref
 
+PyTree = Any
+
+
+class JaxInputs(NamedTuple):
+    """A torch run's starting point in jaxnets' layouts: what the jaxnets side trains from.
+
+    Attributes:
+      params: the torch initial parameters, converted.
+      data: the torch data as the experiment's :class:`~jaxnets.train.Data`.
+      orders: ``[epochs, n]`` torch's sampler orders (loader experiments), else ``None``.
+      batch_size: the loader's batch size, else ``None``.
+    """
+
+    params: PyTree
+    data: Data
+    orders: Any
+    batch_size: int | None
+
 
 @dataclass(frozen=True)
 class Experiment:
-    """How one tutorial is run both ways.
+    """A trainable tutorial, run both ways.
 
-    ``run_torch(seed, dtype, steps, batch_size, device, **overrides)`` returns a ``Reference``;
-    ``train(params, ref, steps)`` is the jaxnets training run on the reference's data (params
-    already converted); ``loss_fn(params, grad_batch(ref))`` gives the first-step gradients;
-    ``metrics(final_params, ref)`` computes end-of-run figures to set beside ``ref.metrics``;
-    each must agree with torch's to 0.01 and, in a run of the default length, reach its
-    ``metric_floors`` entry in both frameworks.
+    Attributes:
+      name: the experiment's name (its module's ``DEFAULTS.name``).
+      module: the jaxnets experiment module.
+      reference: the torch original's ``run(seed, *, dtype, device, learning_rate, <span>,
+        <size_option>, **sizes) -> Reference``.
+      layout: torch ``state_dict`` key -> place and layout in the jaxnets parameters.
+      train: names in ``Reference.inputs`` of the training arrays, in ``Data.train`` order.
+      held_out: names of the held-out arrays, if the module evaluates.
+      size_option: the reference's keyword for the batch size (``--batch-size``), if any.
+      channels_last: inputs torch gives as NCHW, which jaxnets takes as NHWC.
     """
 
     name: str
-    summary: str
-    default_steps: int
-    steps_meaning: str
-    batch_size_option: bool
-    run_torch: Callable[..., Reference]
+    module: ModuleType
+    reference: Callable[..., Reference]
     layout: convert.Layout
-    template: Callable[[], Any]
-    train: Callable[[Any, Reference, int], tuple[Any, Any]]
-    loss_fn: Callable[[Any, Any], Any]
-    grad_batch: Callable[[Reference], tuple[Any, ...]]
-    metrics: Callable[[Any, Reference], dict[str, float]] | None = None
-    metric_floors: dict[str, float] | None = None
+    train: tuple[str, ...]
+    held_out: tuple[str, ...] = ()
+    size_option: str | None = None
+    channels_last: frozenset[str] = field(default_factory=frozenset)
 
+    @property
+    def summary(self) -> str:
+        """The catalogue's one-line summary."""
+        return self.module.DEFAULTS.summary
 
-def _nnx_shapes(module: type) -> Any:
-    """Parameter shapes of an NNX module class, traced without allocating."""
-    return jax.tree.map(lambda leaf: tuple(leaf.shape), nn.abstract(module)[1])
+    @property
+    def default_steps(self) -> int:
+        """The tutorial's run length, in :attr:`steps_meaning` units."""
+        defaults = self.module.DEFAULTS
+        return defaults.steps if defaults.epochs is None else defaults.epochs
 
+    @property
+    def steps_meaning(self) -> str:
+        """``"steps"`` or ``"epochs"``: what ``--steps`` counts for this experiment."""
+        return "steps" if self.module.DEFAULTS.epochs is None else "epochs"
 
-def _inputs(*names: str) -> Callable[[Reference], tuple[Any, ...]]:
-    return lambda ref: tuple(ref.inputs[name] for name in names)
+    @property
+    def batch_size_option(self) -> bool:
+        """Whether ``--batch-size`` applies."""
+        return self.size_option is not None
 
-
-def _first_loader_batch(*names: str) -> Callable[[Reference], tuple[Any, ...]]:
-    """The torch loader's first batch: the first ``batch_size`` indices of epoch 0's order."""
-
-    def first(ref: Reference) -> tuple[Any, ...]:
-        index = ref.inputs["orders"][0][: int(ref.inputs["batch_size"])]
-        return tuple(ref.inputs[name][index] for name in names)
-
-    return first
-
-
-def _loader_train(module, x: str, y: str):
-    """jaxnets' epoch training on torch's data, batch size and sampler order."""
-
-    def train(params, ref: Reference, steps: int):
-        return module.train(
-            params,
-            ref.inputs[x],
-            ref.inputs[y],
-            epochs=steps,
-            batch_size=int(ref.inputs["batch_size"]),
-            orders=ref.inputs["orders"],
+    def run_torch(
+        self, seed: int, dtype: Any, steps: int, batch_size: int | None, device: str, **sizes: Any
+    ) -> Reference:
+        """The torch original for ``steps`` (in :attr:`steps_meaning` units) at the defaults."""
+        options = {self.steps_meaning: steps, **sizes}
+        if batch_size is not None and self.size_option is not None:
+            options[self.size_option] = batch_size
+        return self.reference(
+            seed,
+            dtype=dtype,
+            device=device,
+            learning_rate=self.module.DEFAULTS.learning_rate,
+            **options,
         )
 
-    return train
+    def jax_inputs(self, reference: Reference, *, layout: convert.Layout | None = None, **sizes):
+        """Convert ``reference``'s start to jaxnets: see :class:`JaxInputs`.
+
+        ``sizes`` are the reference's size keywords (e.g. the mlp's ``n``, ``d_in``); the
+        converted parameters are checked against the shapes the module's ``init`` gives for
+        them. ``layout`` overrides the entry's (tests break it on purpose).
+        """
+        inputs = reference.inputs
+        batch_size = int(inputs["batch_size"]) if "batch_size" in inputs else None
+        init_sizes = {
+            ("batch_size" if key == self.size_option else key): value
+            for key, value in sizes.items()
+        }
+        if self.size_option is not None and self.size_option != "batch_size":
+            init_sizes["batch_size"] = len(inputs[self.train[0]])
+        template = jax.eval_shape(
+            lambda key: self.module.init(key, **init_sizes)[0], jax.random.key(0)
+        )
+        template = jax.tree.map(lambda leaf: tuple(leaf.shape), template)
+        flat_template = template if isinstance(template, Mapping) else {"": template}
+        converted = convert.to_jax(reference.params, layout or self.layout, flat_template)
+        params = converted if isinstance(template, Mapping) else converted[""]
+        data = Data(
+            tuple(self._array(inputs, name) for name in self.train),
+            tuple(self._array(inputs, name) for name in self.held_out) or None,
+        )
+        orders = inputs.get("orders")
+        return JaxInputs(to_device(params), data, orders, batch_size)
+
+    def _array(self, inputs: Mapping[str, np.ndarray], name: str) -> jax.Array:
+        value = inputs[name]
+        if name in self.channels_last:
+            value = convert.nchw_to_nhwc(value)
+        return jnp.asarray(value)
+
+    def plan(self, start: JaxInputs) -> plan_lib.Plan:
+        """The module's batch plan for this run."""
+        return self.module.batch_plan(start.batch_size)
+
+    def fit(self, start: JaxInputs, steps: int) -> tuple[PyTree, np.ndarray]:
+        """The jaxnets run: the module's loss and optimiser through the one driver.
+
+        Returns:
+          ``(final_params, losses)`` with one loss per optimiser step.
+        """
+        plan = self.plan(start)
+        if self.steps_meaning == "epochs":
+            steps *= plan.steps_per_epoch(_samples(start.data))
+        params, losses = fit(
+            self.module.loss_fn,
+            self.module.optimizer,
+            start.params,
+            start.data.train,
+            steps=steps,
+            learning_rate=self.module.DEFAULTS.learning_rate,
+            plan=plan,
+            orders=start.orders,
+            compiler_options=getattr(self.module, "COMPILER_OPTIONS", None),
+        )
+        return params, np.asarray(losses)
+
+    def first_grads(self, start: JaxInputs) -> PyTree:
+        """The gradients of the first step, on the batch the plan gives it."""
+        plan = self.plan(start)
+        n = _samples(start.data)
+        order = jnp.asarray(start.orders[0]) if start.orders is not None else jnp.arange(n)
+        last = plan.steps_per_epoch(n) == 1 and plan.last_size(n) is not None
+        batch = plan_lib.batch(plan, start.data.train, order, 0, last=last)
+        return _grad_fn(self.module.loss_fn)(start.params, batch)
+
+    def metrics(self, final_params: PyTree, start: JaxInputs) -> dict[str, float]:
+        """The module's held-out metrics of the run's end, if it evaluates."""
+        evaluate = getattr(self.module, "evaluate", None)
+        return evaluate(final_params, start.data) if evaluate else {}
 
 
-def _with_batch_size(run, name: str = "batch_size"):
-    """Adapt a torch ``run`` to the shared signature, passing ``--batch-size`` as ``name``."""
-
-    def run_torch(seed, dtype, steps, batch_size, device, steps_name="steps", **overrides):
-        if batch_size is not None and name is not None:
-            overrides[name] = batch_size
-        return run(seed, dtype=dtype, device=device, **{steps_name: steps}, **overrides)
-
-    return run_torch
+def _samples(data: Data) -> int:
+    return int(jax.tree.leaves(data.train)[0].shape[0])
 
 
-def _cnn_batch(ref: Reference) -> tuple[Any, ...]:
-    return convert.nchw_to_nhwc(ref.inputs["input"]), ref.inputs["target"]
+@functools.cache
+def _grad_fn(loss_fn):
+    return jax.jit(jax.grad(loss_fn))
 
 
 @dataclass(frozen=True)
@@ -132,129 +223,79 @@ class LessonExperiment:
     default_steps: int = 1
 
 
+def _vector_error(inputs: dict) -> str:
+    return autograd_basics.vector_grad_error(inputs["x_vector"])
+
+
 EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
-    "linear": Experiment(
-        name="linear",
-        summary="seed 002: y = w*x, per-sample SGD, 100 epochs x 3 samples",
-        default_steps=100,
-        steps_meaning="epochs (3 updates each)",
-        batch_size_option=False,
-        run_torch=lambda seed, dtype, steps, batch_size, device, **kw: linear_ref.run(
-            seed, dtype=dtype, epochs=steps, device=device, **kw
+    entry.name: entry
+    for entry in (
+        Experiment(
+            "linear",
+            linear_regression,
+            linear_ref.run,
+            {"w": convert.same("")},
+            train=("xs", "ys"),
         ),
-        layout=convert.LINEAR_LAYOUT,
-        template=lambda: {"w": (1,)},
-        train=lambda params, ref, steps: linear_regression.train(
-            params["w"], ref.inputs["xs"], ref.inputs["ys"], epochs=steps
+        Experiment(
+            "mlp",
+            mlp,
+            mlp_ref.run,
+            convert.MLP_LAYOUT,
+            train=("X", "y"),
+            size_option="n",
         ),
-        loss_fn=lambda params, sample: linear_regression.loss_fn(params["w"], sample),
-        grad_batch=lambda ref: (ref.inputs["xs"][0], ref.inputs["ys"][0]),
-    ),
-    "mlp": Experiment(
-        name="mlp",
-        summary="seed 000: 64x1000 -> 100 -> 10 ReLU net, sum of squares, manual SGD 1e-6",
-        default_steps=500,
-        steps_meaning="steps",
-        batch_size_option=True,
-        run_torch=_with_batch_size(mlp_ref.run, "n"),
-        layout=convert.MLP_LAYOUT,
-        template=lambda: None,
-        train=lambda params, ref, steps: mlp.train(
-            params, ref.inputs["X"], ref.inputs["y"], steps=steps
+        Experiment(
+            "cnn",
+            cnn,
+            cnn_ref.run,
+            convert.NET_LAYOUT,
+            train=("input", "target"),
+            size_option="batch_size",
+            channels_last=frozenset({"input"}),
         ),
-        loss_fn=mlp.loss_fn,
-        grad_batch=_inputs("X", "y"),
-    ),
-    "cnn": Experiment(
-        name="cnn",
-        summary="seed 001: Net (2 conv + 3 fc), L1 loss, SGD lr 0.01",
-        default_steps=100,
-        steps_meaning="steps",
-        batch_size_option=True,
-        run_torch=_with_batch_size(cnn_ref.run),
-        layout=convert.NET_LAYOUT,
-        template=cnn.param_shapes,
-        train=lambda params, ref, steps: cnn.train(params, *_cnn_batch(ref), steps=steps),
-        loss_fn=cnn.loss_fn,
-        grad_batch=_cnn_batch,
-    ),
-    "custom": Experiment(
-        name="custom",
-        summary="seed 004: binary weights via straight-through sign, clipped grads, L2 in backward",
-        default_steps=100,
-        steps_meaning="steps",
-        batch_size_option=True,
-        run_torch=_with_batch_size(custom_ref.run, "n"),
-        layout=convert.CUSTOM_LAYOUT,
-        template=lambda: None,
-        train=lambda params, ref, steps: custom_backward.train(
-            params, ref.inputs["X"], ref.inputs["y"], steps=steps
+        Experiment(
+            "custom",
+            custom_backward,
+            custom_ref.run,
+            convert.CUSTOM_LAYOUT,
+            train=("X", "y"),
+            size_option="n",
         ),
-        loss_fn=custom_backward.loss_fn,
-        grad_batch=_inputs("X", "y"),
-    ),
-    "module_regression": Experiment(
-        name="module_regression",
-        summary="seed 004: nn.Module Linear(1,1), shuffled DataLoader (batch 10), SGD, 20 epochs",
-        default_steps=20,
-        steps_meaning="epochs (10 batches each)",
-        batch_size_option=True,
-        run_torch=functools.partial(
-            _with_batch_size(module_regression_ref.run), steps_name="epochs"
+        Experiment(
+            "module_regression",
+            module_regression,
+            module_regression_ref.run,
+            convert.linear_layers("linear"),
+            train=("x", "y"),
+            size_option="batch_size",
         ),
-        layout=convert.MODULE_REGRESSION_LAYOUT,
-        template=lambda: _nnx_shapes(module_regression.LinearRegression),
-        train=_loader_train(module_regression, "x", "y"),
-        loss_fn=module_regression.loss_fn,
-        grad_batch=_first_loader_batch("x", "y"),
-    ),
-    "digits": Experiment(
-        name="digits",
-        summary="real data: sklearn 8x8 digits, 64-128-10 classifier, Adam, batch 32, 10 epochs",
-        default_steps=10,
-        steps_meaning="epochs (45 batches each)",
-        batch_size_option=True,
-        run_torch=functools.partial(_with_batch_size(digits_ref.run), steps_name="epochs"),
-        layout=convert.DIGITS_LAYOUT,
-        template=lambda: _nnx_shapes(digits.Classifier),
-        train=_loader_train(digits, "x", "labels"),
-        loss_fn=digits.loss_fn,
-        grad_batch=_first_loader_batch("x", "labels"),
-        metrics=lambda params, ref: {
-            "accuracy": digits.accuracy(params, ref.inputs["x_test"], ref.inputs["labels_test"])
-        },
-        metric_floors={"accuracy": 0.95},
-    ),
-    "autograd": LessonExperiment(
-        name="autograd",
-        summary="seed 003: grads of x**2, vector backward, detach, accumulation, graph, 5 losses",
-        run_torch=autograd_ref.run,
-        lessons=autograd_basics.lessons,
-        vector_error=lambda inputs: autograd_basics.vector_grad_error(inputs["x_vector"]),
-        loss_keys=tuple(
-            f"{name}_{reduction}"
-            for name in autograd_basics.LOSSES
-            for reduction in autograd_basics.REDUCTIONS
+        Experiment(
+            "digits",
+            digits,
+            digits_ref.run,
+            convert.linear_layers("fc1", "fc2"),
+            train=("x", "labels"),
+            held_out=("x_test", "labels_test"),
+            size_option="batch_size",
         ),
-    ),
+        LessonExperiment(
+            name="autograd",
+            summary="seed 003: grads of x**2, vector backward, detach, accumulation, graph, "
+            "5 losses",
+            run_torch=autograd_ref.run,
+            lessons=autograd_basics.lessons,
+            vector_error=_vector_error,
+            loss_keys=tuple(
+                f"{name}_{reduction}"
+                for name in autograd_basics.LOSSES
+                for reduction in autograd_basics.REDUCTIONS
+            ),
+        ),
+    )
 }
-
-
-def params_template(experiment: Experiment, reference: Reference) -> Any:
-    """The jaxnets shapes the converted params must have; raw-tensor experiments take torch's."""
-    template = experiment.template()
-    if template is None:
-        template = {
-            rule.path[-1]: np.shape(reference.params[key])
-            for key, rule in experiment.layout.items()
-        }
-    return template
 
 
 def to_device(tree: Any) -> Any:
     """NumPy leaves to JAX arrays, keeping their dtype (float32 stays float32 under x64)."""
-    if isinstance(tree, dict):
-        return {k: to_device(v) for k, v in tree.items()}
-    if isinstance(tree, tuple):
-        return tuple(to_device(v) for v in tree)
-    return jnp.asarray(tree)
+    return jax.tree.map(jnp.asarray, tree)

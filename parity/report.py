@@ -45,6 +45,7 @@ def table(results: Sequence[Result]) -> str:
             figures = ", ".join(f"{k} {v:.4f}" for k, v in r.extra.items())
             lines.append(f"{r.experiment} {r.dtype}: {figures}")
         lines += [f"{r.experiment} {r.dtype} FAILED {msg}" for msg in r.failures()]
+        lines += [f"{r.experiment} {r.dtype} note (not a parity rule) {msg}" for msg in r.notes()]
     return "\n".join(lines)
 
 
