@@ -1,6 +1,8 @@
 """The DataLoader experiments (seed 004's module regression, and digits) and the autograd
 lessons, against their torch originals."""
 
+import json
+
 import pytest
 
 from parity import runner
@@ -38,3 +40,23 @@ def test_autograd_lessons():
         "value cross_entropy_mean_grad",
         "value bce_sum_grad",
     }
+
+
+def test_parity_at_another_seed_passes_below_the_quality_floor(tmp_path, capsys):
+    """digits at seed 1 reaches 0.931 in both frameworks, under the default run's 0.95 floor: a
+    parity run still passes (the ports agree), and says the floor was missed as a note."""
+    from parity.__main__ import main
+
+    argv = ["digits", "--seed", "1", "--dtype", "float64"]
+    code = main([*argv, "--json", str(tmp_path / "p.json"), "--plots", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "jax_accuracy" in out and "torch_accuracy" in out
+    checks = json.loads((tmp_path / "p.json").read_text())["experiments"]["digits"]["float64"]
+    assert not any(c["quantity"].startswith("quality") for c in checks["checks"])
+
+
+def test_quality_floor_is_a_labelled_check_of_the_default_run():
+    (result,) = runner.run(EXPERIMENTS["digits"], seed=0, dtypes=("float64",))
+    quality = [c for c in result.checks if c.quantity == "quality accuracy"]
+    assert len(quality) == 1 and not quality[0].gating and quality[0].passed, quality
