@@ -8,11 +8,15 @@ that a resume into a different experiment or model is refused before anything is
 Atomicity is orbax's: a checkpoint is written into ``<step>.orbax-checkpoint-tmp-<time>`` and
 renamed to ``<step>`` only once complete, so a process killed mid-write leaves a temporary
 directory that is never listed as a checkpoint (and is removed when the directory is next
-opened), and the previous checkpoint stays the newest usable one.
+opened), and the previous checkpoint stays the newest usable one. A checkpoint damaged after
+it was written (a truncated file, a disk error) fails to read with :class:`CheckpointError`,
+never with orbax's own exceptions, so a caller can fall back to an older one.
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +26,19 @@ import orbax.checkpoint as ocp
 
 from jaxnets.train import LoopState, TrainState
 
-__all__ = ["CheckpointError", "Checkpointer", "param_specs", "spec_mismatches"]
+__all__ = [
+    "CheckpointError",
+    "Checkpointer",
+    "newest_metadata",
+    "param_specs",
+    "spec_mismatches",
+]
 
 PyTree = Any
 
 
 class CheckpointError(ValueError):
-    """A checkpoint is missing or does not fit the run that wants to resume from it.
+    """A checkpoint is missing, cannot be read, or does not fit the run that wants it.
 
     >>> issubclass(CheckpointError, ValueError)
     True
@@ -108,6 +118,8 @@ class Checkpointer:
       directory: where checkpoints live (one subdirectory per step).
       max_to_keep: how many of the newest checkpoints to keep.
       create: create ``directory`` if it does not exist.
+      read_only: only read: no directory is created, no unfinished write is removed, nothing
+        can be saved (for looking into a directory that another run may own).
 
     >>> import tempfile
     >>> import optax
@@ -120,15 +132,23 @@ class Checkpointer:
     ([0], {'experiment': 'demo', 'step': 0}, [1.0, 1.0])
     """
 
-    def __init__(self, directory: Path | str, *, max_to_keep: int | None = 3, create: bool = True):
+    def __init__(
+        self,
+        directory: Path | str,
+        *,
+        max_to_keep: int | None = 3,
+        create: bool = True,
+        read_only: bool = False,
+    ):
         self.directory = Path(directory).absolute()
         options = ocp.CheckpointManagerOptions(
             max_to_keep=max_to_keep,
             # Saving blocks until the checkpoint is renamed into place: the state is donated
             # to the next chunk right after, and "saved" must mean "survives a kill".
             enable_async_checkpointing=False,
-            cleanup_tmp_directories=True,
-            create=create,
+            cleanup_tmp_directories=not read_only,
+            create=create and not read_only,
+            read_only=read_only,
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
 
@@ -176,9 +196,53 @@ class Checkpointer:
         return step
 
     def metadata(self, step: int) -> dict[str, Any]:
-        """The JSON metadata saved with the checkpoint of ``step``."""
-        restored = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))
+        """The JSON metadata saved with the checkpoint of ``step``.
+
+        Raises:
+          CheckpointError: it cannot be read.
+        """
+        restored = self._read(
+            step,
+            lambda: self._manager.restore(
+                step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())
+            ),
+        )
+        if not isinstance(restored.meta, dict):
+            raise CheckpointError(f"checkpoint {self.path(step)}: its metadata is not a mapping")
         return dict(restored.meta)
+
+    def path(self, step: int) -> Path:
+        """The directory of the checkpoint of ``step``."""
+        return self.directory / str(step)
+
+    def set_aside(self, step: int, destination: Path) -> Path:
+        """Move the checkpoint of ``step`` out of the run (e.g. when it is damaged).
+
+        Args:
+          step: which checkpoint.
+          destination: the directory to move it into (created if needed).
+
+        Returns:
+          Its new path, ``destination / str(step)`` (with a suffix if that exists).
+        """
+        destination.mkdir(parents=True, exist_ok=True)
+        target, n = destination / str(step), 1
+        while target.exists():
+            target, n = destination / f"{step}.{n}", n + 1
+        shutil.move(str(self.path(step)), target)
+        self._manager.reload()
+        return target
+
+    def _read(self, step: int, read: Callable[[], Any]) -> Any:
+        # Whatever orbax, tensorstore or JSON raise for damaged files becomes one error type
+        # that names the checkpoint, and loses orbax's multi-page messages.
+        try:
+            return read()
+        except Exception as err:
+            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            raise CheckpointError(
+                f"checkpoint {self.path(step)} cannot be read ({type(err).__name__}: {first})"
+            ) from err
 
     def restore(self, step: int, like: LoopState) -> LoopState:
         """Read the checkpoint of ``step`` into the structure, dtypes and shardings of ``like``.
@@ -189,12 +253,20 @@ class Checkpointer:
 
         Returns:
           The restored :class:`LoopState`.
+
+        Raises:
+          CheckpointError: it cannot be read (missing or damaged files).
         """
         template = _to_tree(like)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, template)
-        restored = self._manager.restore(
-            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
-        ).state
+        restored = self._read(
+            step,
+            lambda: (
+                self._manager.restore(
+                    step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+                ).state
+            ),
+        )
         key = jax.random.wrap_key_data(restored["key"], impl=jax.random.key_impl(like.key))
         return LoopState(
             TrainState(restored["params"], restored["opt_state"], restored["step"]),
@@ -202,3 +274,27 @@ class Checkpointer:
             restored["bad_step"],
             restored["skipped"],
         )
+
+
+def newest_metadata(directory: Path | str) -> tuple[int, dict[str, Any]] | None:
+    """The step and metadata of the newest checkpoint in ``directory`` whose metadata reads.
+
+    Reads only: the directory may belong to a run that is still writing.
+
+    Args:
+      directory: a run's checkpoint directory.
+
+    Returns:
+      ``(step, metadata)``, or ``None`` when no checkpoint's metadata can be read.
+    """
+    try:
+        checkpointer = Checkpointer(directory, create=False, read_only=True)
+    except Exception:  # an unreadable directory holds no readable checkpoint
+        return None
+    with checkpointer:
+        for step in reversed(checkpointer.steps()):
+            try:
+                return step, checkpointer.metadata(step)
+            except CheckpointError:
+                continue
+    return None

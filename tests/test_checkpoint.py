@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from jaxnets import cli, optim
+from jaxnets.cli import run
 from jaxnets.checkpoint import Checkpointer, param_specs, spec_mismatches
 from jaxnets.experiments import registry
 from jaxnets.train import LoopState, init_loop_state
@@ -101,7 +102,7 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
     def refuse(*args, **kwargs):
         raise AssertionError("the training program was built despite bad input")
 
-    monkeypatch.setattr(cli, "make_chunk_runner", refuse)
+    monkeypatch.setattr(run, "make_chunk_runner", refuse)
     code, err = run_cli([*CUSTOM, "--steps", 10, "--out", out], capsys)
     assert code == cli.EXIT_USAGE and "already holds checkpoints; pass --resume" in err
 
@@ -110,7 +111,7 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
 
     code, err = run_cli([*CUSTOM, "--resume", "--out", out, "--dtype", "float32"], capsys)
     assert code == cli.EXIT_USAGE
-    assert "W: run has (8, 1) float32, checkpoint has (8, 1) float64" in err
+    assert "--resume: --dtype float32 differs from the run's float64" in err
 
     wider = registry.get("custom")
     wider_init = wider.init
@@ -127,7 +128,7 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
     (out / "config.json").unlink()
     monkeypatch.setitem(registry.REGISTRY, "custom", wider)
     code, err = run_cli(["train", "mlp", "--resume", "--out", out], capsys)
-    assert code == cli.EXIT_USAGE and "is of experiment 'custom', not 'mlp'" in err
+    assert code == cli.EXIT_USAGE and "holds a run of 'custom', not 'mlp'" in err
 
 
 def _mlp(out, *extra, env, stderr=subprocess.PIPE):

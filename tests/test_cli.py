@@ -14,6 +14,7 @@ import optax
 import pytest
 
 from jaxnets import cli, optim
+from jaxnets.cli import run
 from jaxnets.experiments import custom_backward, digits, module_regression, registry
 from jaxnets.train import (
     epoch_loop,
@@ -75,7 +76,7 @@ def no_compiling(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the training program was built despite bad input")
 
-    monkeypatch.setattr(cli, "make_chunk_runner", refuse)
+    monkeypatch.setattr(run, "make_chunk_runner", refuse)
 
 
 def test_list_shows_each_experiment_on_one_line(capsys):
