@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from jaxnets import cli, optim
-from jaxnets.cli import run
 from jaxnets.checkpoint import Checkpointer, param_specs, spec_mismatches
+from jaxnets.cli import run
 from jaxnets.experiments import registry
 from jaxnets.train import LoopState, init_loop_state
 
