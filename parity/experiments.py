@@ -20,7 +20,6 @@ import numpy as np
 
 from jaxnets.data import plan as plan_lib
 from jaxnets.experiments import (
-    autograd_basics,
     cnn,
     custom_backward,
     digits,
@@ -28,6 +27,7 @@ from jaxnets.experiments import (
     mlp,
     module_regression,
 )
+from jaxnets.lessons import autograd_basics
 from jaxnets.train import Data, fit
 from parity import convert
 from parity.torch_ref import Reference

@@ -1,4 +1,4 @@
-"""One module per ported tutorial; each exposes pure functions, a jitted ``train`` and ``main``.
+"""The trainable tutorials, one module each, all implementing the same protocol (``_protocol``).
 
-``linear_regression`` (seed 002), ``mlp`` (seed 000) and ``cnn`` (seed 001).
+``catalog`` lists them with their defaults; ``registry`` imports them by name.
 """

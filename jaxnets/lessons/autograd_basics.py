@@ -306,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
 
     The lessons are the scalar gradient, the vector ``backward()`` error, the VJP, the mean's
     gradient, ``detach``, accumulation over three calls and the traced graph; nothing is saved.
-    The only option is ``--seed``; run ``python -m jaxnets.experiments.autograd_basics --help``.
+    The only option is ``--seed``; run ``python -m jaxnets.lessons.autograd_basics --help``.
     ``argv`` defaults to ``sys.argv``.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

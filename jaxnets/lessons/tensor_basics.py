@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     """Command line: print every created array (name, dtype, values), the default dtypes and the
     attributes of a small float32 vector; nothing is saved.
 
-    The only option is ``--seed``; run ``python -m jaxnets.experiments.tensor_basics --help``.
+    The only option is ``--seed``; run ``python -m jaxnets.lessons.tensor_basics --help``.
     ``argv`` defaults to ``sys.argv``.
     """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

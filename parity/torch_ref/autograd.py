@@ -1,6 +1,6 @@
 """Seed 003 as written: autograd on scalars and vectors, ``detach``, accumulation, the graph,
 and the five losses with ``reduction`` mean and sum. Each result is recorded by the name that
-``jaxnets.experiments.autograd_basics.lessons`` gives it."""
+``jaxnets.lessons.autograd_basics.lessons`` gives it."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jaxnets.experiments import tensor_basics
+from jaxnets.lessons import tensor_basics
 
 
 def test_deterministic_creation_matches_torch():
@@ -50,7 +50,7 @@ def test_random_creation_has_torchs_distribution():
 
 def _jax_default_dtypes(**env):
     code = (
-        "import json; from jaxnets.experiments import tensor_basics as t; "
+        "import json; from jaxnets.lessons import tensor_basics as t; "
         "print(json.dumps(t.default_dtypes()))"
     )
     run = subprocess.run(
