@@ -1,9 +1,9 @@
 """jaxnets.data against torch.utils.data run in the same test.
 
 The shuffled order is the one thing that cannot match (``jax.random`` vs ``torch.Generator``),
-so torch's order is exported with ``parity.sampler`` and handed to jaxnets; everything else
-(batch boundaries, the last partial batch, ``len``, collated structure, values and dtypes, error
-messages) must agree exactly.
+so torch's order is exported with the helpers in ``sampler.py`` beside this file and handed to
+jaxnets; everything else (batch boundaries, the last partial batch, ``len``, collated structure,
+values and dtypes, error messages) must agree exactly.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from torch.utils.data import DataLoader as TorchLoader
 from torch.utils.data import default_collate as torch_collate
 
 from jaxnets import data
-from parity import sampler
+
+from . import sampler
 
 SEED = 1234
 Point = collections.namedtuple("Point", ["x", "y"])

@@ -1,4 +1,4 @@
-"""Export the sample orders and batch plans torch's ``DataLoader`` produces, as NumPy.
+"""Test helpers: the sample orders and batch plans torch's ``DataLoader`` produces, as NumPy.
 
 ``jaxnets.data`` draws its shuffled orders from ``jax.random``; to compare batches with torch's
 exactly, these helpers run a real ``torch.utils.data.DataLoader`` over ``range(n)`` (seeded
