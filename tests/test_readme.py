@@ -13,3 +13,10 @@ def test_ci_runs_the_readme_test_command():
     assert "python -m parity" in main_job and "torch==2.13.0" in main_job
     assert tests.endswith("python -m pytest") and "torch==2.13.0" in tests
     assert tests in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_readme_python_examples_run():
+    blocks = re.findall(r"```python\n(.+?)\n```", (ROOT / "README.md").read_text(), re.S)
+    assert blocks
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
