@@ -1,7 +1,5 @@
 """The ported experiments on their own: exact math, determinism, and errors before compiling."""
 
-import contextlib
-import logging
 import subprocess
 import sys
 
@@ -11,24 +9,6 @@ import numpy as np
 import pytest
 
 from jaxnets.experiments import cnn, linear_regression, mlp
-
-
-@contextlib.contextmanager
-def compiled(caplog):
-    """Collect the training programs (the driver's chunk and state init) compiled in the block;
-    the eager slicing a test does to make bad input compiles programs of its own."""
-    names: list[str] = []
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
-        yield names
-    prefix = "Finished XLA compilation of "
-    names += [
-        r.getMessage()[len(prefix) :]
-        for r in caplog.records
-        if r.getMessage().startswith(prefix + "jit(run_chunk)")
-        or r.getMessage().startswith(prefix + "jit(init_loop_state)")
-    ]
-
 
 SMALL = {"batch_size": 6, "d_in": 12, "hidden": 5, "d_out": 3}
 
@@ -106,17 +86,20 @@ def test_cnn_net_layout_and_functional_form():
         (lambda p, X, y: mlp.train(p, X.astype(jnp.int32), y), "floating"),
     ],
 )
-def test_mlp_bad_input_fails_before_compiling(call, match, caplog):
+def test_mlp_bad_input_fails_before_compiling(call, match, compiled):
     params, dataset = mlp.init(jax.random.key(0), **SMALL)
-    with compiled(caplog) as names, pytest.raises((ValueError, TypeError), match=match):
+    with (
+        compiled("run_chunk", "init_loop_state") as names,
+        pytest.raises((ValueError, TypeError), match=match),
+    ):
         call(params, *dataset.train)
     assert names == []
 
 
-def test_cnn_and_linear_bad_input_fail_before_compiling(caplog):
+def test_cnn_and_linear_bad_input_fail_before_compiling(compiled):
     params, dataset = cnn.init(jax.random.key(0))
     x, target = dataset.train
-    with compiled(caplog) as names:
+    with compiled("run_chunk", "init_loop_state") as names:
         with pytest.raises(ValueError, match="x: expected shape"):
             cnn.train(params, x[:, :30], target)
         with pytest.raises(ValueError, match="params must have"):

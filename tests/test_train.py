@@ -1,8 +1,5 @@
 """The one training loop: its plan, its guard, chunking, and what it compiles."""
 
-import contextlib
-import logging
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,21 +11,6 @@ from jaxnets.experiments import mlp, module_regression
 from jaxnets.train import fit, init_loop_state, make_runner, run_chunks, run_keys
 
 SMALL_MLP = {"batch_size": 6, "d_in": 12, "hidden": 5, "d_out": 3}
-
-
-@contextlib.contextmanager
-def compiled(caplog):
-    """Collect the names of the programs XLA compiles inside the block."""
-    names: list[str] = []
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
-        yield names
-    prefix = "Finished XLA compilation of "
-    names += [
-        r.getMessage()[len(prefix) :].split(" in ")[0]
-        for r in caplog.records
-        if r.getMessage().startswith(prefix)
-    ]
 
 
 def _python_loop(params, arrays, orders, batch_size, drop_last, learning_rate):
@@ -89,10 +71,10 @@ def test_loader_plan_trains_the_loaders_batches(n, batch_size, drop_last):
     )
 
 
-def test_a_new_learning_rate_compiles_nothing(caplog):
+def test_a_new_learning_rate_compiles_nothing(compiled):
     params, dataset = mlp.init(jax.random.key(0), **SMALL_MLP)
     mlp.train(params, *dataset.train, steps=4, learning_rate=1e-3)
-    with compiled(caplog) as names:
+    with compiled() as names:
         _, losses = mlp.train(params, *dataset.train, steps=4, learning_rate=5e-4)
         _, other = mlp.train(params, *dataset.train, steps=4, learning_rate=2e-2)
     assert names == [], names
