@@ -399,12 +399,11 @@ def compile_table(timings: Sequence[Timing], peak_flops: float) -> str:
 
 def write_plot(sweeps: dict[str, list[Timing]], path: Path) -> Path:
     """Time per step against batch size, log-log, one panel per swept experiment."""
-    import matplotlib
+    # A bare Figure, not pyplot: the caller's backend and open figures stay as they are.
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(sweeps), figsize=(6 * len(sweeps), 4.5), squeeze=False)
+    fig = Figure(figsize=(6 * len(sweeps), 4.5))
+    axes = fig.subplots(1, len(sweeps), squeeze=False)
     for ax, (name, timings) in zip(axes[0], sweeps.items(), strict=True):
         sizes = [t.case.batch_size for t in timings]
         for framework in ("jax", "eager", "compile"):
@@ -424,7 +423,6 @@ def write_plot(sweeps: dict[str, list[Timing]], path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

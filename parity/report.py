@@ -66,13 +66,12 @@ def write_json(results: Sequence[Result], path: Path, settings: dict) -> Path:
 
 def write_plot(result: Result, directory: Path) -> Path:
     """Both loss curves overlaid, and ``|dloss|`` per step on a log scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: the caller's backend and open figures stay as they are.
+    from matplotlib.figure import Figure
 
     torch_l, jax_l = result.torch_losses, result.jax_losses
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    fig = Figure(figsize=(7, 6))
+    top, bottom = fig.subplots(2, 1, sharex=True)
     top.plot(torch_l, label="PyTorch", linewidth=2.5, alpha=0.6)
     top.plot(jax_l, label="jaxnets", linestyle="--")
     if result.float64_reference is not None:
@@ -92,5 +91,4 @@ def write_plot(result: Result, directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.experiment}_{result.dtype}.png"
     fig.savefig(path, dpi=90, bbox_inches="tight")
-    plt.close(fig)
     return path

@@ -111,13 +111,12 @@ def save_loss_plot(
     ...     path.name, path.stat().st_size > 0
     ('loss.png', True)
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: the caller's backend and open figures stay as they are.
+    from matplotlib.figure import Figure
 
     values = np.asarray(losses, dtype=np.float64)
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     ax.plot(values)
     positive = values[values > 0]
     if positive.size and positive.max() / positive.min() > 100:
@@ -126,5 +125,4 @@ def save_loss_plot(
     ax.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
     return path

@@ -1,0 +1,44 @@
+"""The parity report's and the benchmark's plots keep matplotlib's global state as it was (see
+tests/test_plotting.py for why)."""
+
+from ..helpers import run_clean
+
+
+def test_parity_and_bench_plots_keep_pyplot_unloaded_and_the_backend_unchanged(tmp_path):
+    run_clean(
+        f"""
+        import sys
+        from pathlib import Path
+        from types import SimpleNamespace
+
+        import matplotlib
+        import numpy as np
+
+        from parity import bench, bench_cases, report
+
+        matplotlib.use("svg")  # the caller's own choice, which must survive
+        out = Path({str(tmp_path)!r})
+        losses = np.array([1.0, 0.5, 0.25])
+        result = SimpleNamespace(
+            experiment="demo",
+            dtype="float32",
+            torch_losses=losses,
+            jax_losses=losses * (1 + 1e-7),
+            float64_reference=losses,
+        )
+        report_path = report.write_plot(result, out)
+        timings = [
+            bench.Timing(
+                bench_cases.Case("demo", "s", size, 2, 1.0, None, None, None),
+                {{"jax": [1.0, 1.5], "eager": [2.0, 2.5]}},
+                {{}},
+                {{}},
+            )
+            for size in (1, 4)
+        ]
+        bench_path = bench.write_plot({{"demo": timings}}, out / "sweep.png")
+        assert "matplotlib.pyplot" not in sys.modules
+        assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
+        assert report_path.stat().st_size > 0 and bench_path.stat().st_size > 0
+        """
+    )
