@@ -15,8 +15,11 @@ never with orbax's own exceptions, so a caller can fall back to an older one.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-from collections.abc import Callable
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,8 @@ __all__ = [
 ]
 
 PyTree = Any
+# How long a failed read waits for tensorstore's remaining completions to report.
+STRAGGLER_SECONDS = 0.2
 
 
 class CheckpointError(ValueError):
@@ -97,6 +102,36 @@ def spec_mismatches(expected: dict[str, Any], found: dict[str, Any]) -> list[str
                 f"checkpoint has {tuple(got['shape'])} {got['dtype']}"
             )
     return problems
+
+
+@contextlib.contextmanager
+def _quiet_event_loop_errors() -> Iterator[None]:
+    """Drop the "Event loop is closed" errors of a read that failed part-way.
+
+    When one array of a checkpoint fails to read, orbax closes its event loop while tensorstore
+    still completes the other reads; each completion then fails to schedule its callback and
+    reports ``RuntimeError('Event loop is closed')`` through ``sys.unraisablehook`` from
+    tensorstore's threads, as a traceback on stderr. They say nothing about the checkpoint
+    beyond the error the read raises, so while a read runs (and briefly after it failed, for the
+    stragglers) they are dropped; every other unraisable error still reaches the hook.
+    """
+    previous = sys.unraisablehook
+
+    def hook(unraisable: Any) -> None:
+        if not (
+            isinstance(unraisable.exc_value, RuntimeError)
+            and str(unraisable.exc_value) == "Event loop is closed"
+        ):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    except Exception:
+        time.sleep(STRAGGLER_SECONDS)
+        raise
+    finally:
+        sys.unraisablehook = previous
 
 
 def _to_tree(state: LoopState) -> dict[str, Any]:
@@ -235,13 +270,15 @@ class Checkpointer:
 
     def _read(self, step: int, read: Callable[[], Any]) -> Any:
         # Whatever orbax, tensorstore or JSON raise for damaged files becomes one error type
-        # that names the checkpoint, and loses orbax's multi-page messages.
+        # that names the checkpoint, without orbax's multi-page messages.
         try:
-            return read()
+            with _quiet_event_loop_errors():
+                return read()
         except Exception as err:
-            first = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            text = str(err).strip()
+            first = text.splitlines()[0][:160] if text else ""
             raise CheckpointError(
-                f"checkpoint {self.path(step)} cannot be read ({type(err).__name__}: {first})"
+                f"cannot read {self.path(step)}: {type(err).__name__}: {first}"
             ) from err
 
     def restore(self, step: int, like: LoopState) -> LoopState:

@@ -493,13 +493,17 @@ def _restore(
                     moved = checkpointer.set_aside(step, out / DAMAGED_DIR)
                     print(
                         f"jaxnets train: warning: the checkpoint at step {step} is damaged "
-                        f"({reason}); moved to {moved}, resuming from step {candidate.step}",
+                        f"({reason}); moved it to {moved} and resumed from step "
+                        f"{candidate.step}",
                         file=sys.stderr,
                     )
                 return candidate.step, state
         damaged.append((candidate.step, error))
-    tried = "; ".join(f"step {step}: {reason}" for step, reason in damaged)
-    raise UsageError(f"--resume: no checkpoint in {checkpointer.directory} restores ({tried})")
+    steps = ", ".join(str(step) for step, _ in damaged)
+    raise UsageError(
+        f"--resume: no checkpoint in {checkpointer.directory} restores (steps {steps}; the "
+        f"newest: {damaged[0][1]}); start a new run in another --out"
+    )
 
 
 # ----------------------------------------------------------------------------- signals
