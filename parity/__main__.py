@@ -1,18 +1,83 @@
 """``python -m parity``: run each experiment in PyTorch and in jaxnets, print the verdict table.
 
 Exit status 0 only when every compared quantity is within its rule; 1 when any is not; 2 for bad
-arguments.
+arguments, unusable output paths included, reported before any experiment runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
 
 from jaxnets.validate import positive_int_argument
 from parity import report, runner
 from parity.experiments import EXPERIMENTS
+
+# torch.manual_seed's inclusive range; a negative seed s stands for 2**64 + s.
+SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
+
+
+def seed_argument(text: str) -> int:
+    """argparse type for ``--seed``: an integer that ``torch.manual_seed`` accepts."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not SEED_MIN <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be within torch.manual_seed's range [-2**63, 2**64 - 1], got {value}"
+        )
+    return value
+
+
+def _directory_problem(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory`` (made with its parents if missing)."""
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory"
+    # Trying is the only sure test: permission bits say nothing for root or read-only mounts.
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as err:
+        return f"cannot create files in {existing}: {err.strerror}"
+    return None
+
+
+def _json_problem(path: Path) -> str | None:
+    if path.is_dir():
+        return "is a directory"
+    if path.exists():
+        with open(path, "ab"):  # appends nothing: only asks whether it may be written
+            pass
+        return None
+    return _directory_problem(path.parent)
+
+
+def _plots_problem(directory: Path) -> str | None:
+    if directory.exists() and not directory.is_dir():
+        return "is a file, not a directory"
+    return _directory_problem(directory)
+
+
+def output_problems(json_path: Path, plots: Path) -> list[str]:
+    """Why ``--json`` or ``--plots`` could not be written, one message each, found before the
+    run (which takes minutes) rather than after it."""
+    problems = []
+    for option, path, check in (
+        ("--json", json_path, _json_problem),
+        ("--plots", plots, _plots_problem),
+    ):
+        try:
+            problem = check(path)
+        except OSError as err:
+            where = f" ({err.filename})" if err.filename and Path(err.filename) != path else ""
+            problem = f"{err.strerror or err}{where}"
+        if problem:
+            problems.append(f"{option} {path}: {problem}")
+    return problems
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
         "experiments", nargs="*", metavar="EXPERIMENT", help="subset to run (default: all)"
     )
     parser.add_argument("--dtype", choices=("float32", "float64", "both"), default="both")
-    parser.add_argument("--seed", type=int, default=0, help="torch.manual_seed (default 0)")
+    parser.add_argument(
+        "--seed",
+        type=seed_argument,
+        default=0,
+        help="torch.manual_seed, -2**63 to 2**64 - 1 (default 0)",
+    )
     parser.add_argument(
         "--steps",
         type=positive_int_argument,
@@ -59,6 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             f"--batch-size applies to {[n for n, e in EXPERIMENTS.items() if e.batch_size_option]}"
         )
     dtypes = ("float64", "float32") if args.dtype == "both" else (args.dtype,)
+    problems = output_problems(args.json, args.plots)
+    if problems:
+        parser.exit(2, "".join(f"{parser.prog}: error: {problem}\n" for problem in problems))
 
     runner.configure()
     results = []

@@ -1,12 +1,14 @@
 """``python -m parity``: arguments, outputs, exit codes, and the tutorial's own numbers."""
 
 import json
+import tempfile
 
 import numpy as np
 import pytest
 import torch
 
-from parity.__main__ import main
+from parity import runner
+from parity.__main__ import build_parser, main
 from parity.torch_ref.cnn import Net
 
 
@@ -114,3 +116,79 @@ def test_failure_exits_1(tmp_path, monkeypatch):
     assert np.isfinite(
         json.loads((tmp_path / "j").read_text())["experiments"]["linear"]["float64"]["torch_losses"]
     ).all()
+
+
+@pytest.fixture
+def no_experiments(monkeypatch):
+    """Fails the test if anything starts running experiments: bad arguments are found first."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("experiments started before the arguments were checked")
+
+    monkeypatch.setattr(runner, "configure", refuse)
+    monkeypatch.setattr(runner, "run", refuse)
+
+
+def _exits_2_in_one_line(argv, capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_json_under_a_file_exits_2_before_running(tmp_path, no_experiments, capsys):
+    (tmp_path / "file").write_text("")
+    for json_path in (tmp_path / "file" / "out.json", tmp_path / "file" / "sub" / "out.json"):
+        err = _exits_2_in_one_line(
+            ["linear", "--json", str(json_path), "--plots", str(tmp_path)], capsys
+        )
+        assert f"--json {json_path}: {tmp_path / 'file'} is a file, not a directory" in err
+
+
+def test_json_naming_a_directory_exits_2_before_running(tmp_path, no_experiments, capsys):
+    err = _exits_2_in_one_line(["--json", str(tmp_path), "--plots", str(tmp_path)], capsys)
+    assert f"--json {tmp_path}: is a directory" in err
+
+
+def test_json_in_an_unwritable_directory_exits_2_before_running(tmp_path, no_experiments, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        try:
+            with tempfile.TemporaryFile(dir=locked):
+                pytest.skip("this user can write to a read-only directory (root)")
+        except PermissionError:
+            pass
+        err = _exits_2_in_one_line(
+            ["--json", str(locked / "out" / "parity.json"), "--plots", str(tmp_path)], capsys
+        )
+        assert f"cannot create files in {locked}" in err
+    finally:
+        locked.chmod(0o700)
+
+
+def test_plots_naming_a_file_exits_2_before_running(tmp_path, no_experiments, capsys):
+    plots = tmp_path / "plots.png"
+    plots.write_text("")
+    err = _exits_2_in_one_line(
+        ["linear", "--json", str(tmp_path / "out.json"), "--plots", str(plots)], capsys
+    )
+    assert f"--plots {plots}: is a file, not a directory" in err
+
+
+@pytest.mark.parametrize("seed", [str(2**64), str(-(2**63) - 1), "1.5", "zero"])
+def test_seed_outside_torch_manual_seed_range_exits_2(seed, no_experiments, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["linear", f"--seed={seed}"])
+    assert info.value.code == 2
+    assert "argument --seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [-(2**63), -1, 2**64 - 1])
+def test_seed_accepts_all_of_torch_manual_seed_range(seed):
+    assert build_parser().parse_args([f"--seed={seed}"]).seed == seed
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the range is torch's own
