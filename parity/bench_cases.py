@@ -2,30 +2,30 @@
 
 A ``Case`` starts from one torch reference draw (``Experiment.run_torch`` for one step, so the
 initial weights and inputs are exactly the tutorial's for the seed), converts it to jaxnets'
-layouts like the parity suite does, and builds three things from it: the jaxnets experiment's
-jitted ``train`` for the whole run (on JAX's default device), the tutorial's torch training step
-on torch tensors built from the same arrays on the requested torch device, and a ``reset`` that
-puts the torch weights back in place so that every timed torch run trains from the same start.
-FLOPs per step are counted analytically (forward, backward and the SGD update; multiply-add = 2),
-for the fraction-of-peak column.
+layouts like the parity suite does, and builds three things from it: the parity suite's jaxnets
+run (``Experiment.fit``, one compiled program, on JAX's default device); the tutorial's torch
+training step, which is the torch reference's own ``make_step`` (the step its ``run`` trains
+with), bound to torch tensors built from the same arrays on the requested torch device; and a
+``reset`` that puts the torch weights back in place and empties the optimiser's state, so that
+every timed torch run trains from the same start. FLOPs per step are counted analytically
+(forward, backward and the SGD update; multiply-add = 2), for the fraction-of-peak column.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import jax
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from jaxnets.experiments import cnn
-from parity import convert
-from parity.experiments import EXPERIMENTS, Experiment, params_template, to_device
+from parity.experiments import EXPERIMENTS, Experiment, JaxInputs
+from parity.torch_ref import Reference, TrainingStep
 from parity.torch_ref import cnn as cnn_ref
 from parity.torch_ref import custom as custom_ref
 from parity.torch_ref import digits as digits_ref
@@ -137,19 +137,16 @@ def classifier_flops(rows: int, layers: Sequence[tuple[int, int]], *, adam: bool
 # ------------------------------------------------------------------------------- builders
 
 
-def _default(function: Callable[..., Any], name: str) -> Any:
-    """A keyword default of a torch reference's ``run``: the tutorial's value, stated once."""
-    return inspect.signature(function).parameters[name].default
-
-
 def _tensor(array: np.ndarray, device: str, *, grad: bool = False) -> torch.Tensor:
     tensor = torch.from_numpy(np.array(array)).to(device)
     return tensor.requires_grad_(True) if grad else tensor
 
 
-def _restorer(tensors: Sequence[torch.Tensor]) -> Callable[[], None]:
-    """Copy the initial values back in place: parameters keep their identity, so optimisers and
+def _restorer(training: TrainingStep) -> Callable[[], None]:
+    """Copy the initial weights back in place and start the optimiser afresh (Adam's moments
+    and step count, as jaxnets' do): parameters keep their identity, so the optimiser and
     compiled functions keep pointing at them."""
+    tensors = list(training.parameters.values())
     initial = [t.detach().clone() for t in tensors]
 
     def reset() -> None:
@@ -157,48 +154,51 @@ def _restorer(tensors: Sequence[torch.Tensor]) -> Callable[[], None]:
             for tensor, value in zip(tensors, initial, strict=True):
                 tensor.copy_(value)
                 tensor.grad = None
+        if training.optimizer is not None:
+            training.optimizer.state.clear()
 
     return reset
 
 
-def _reference(experiment: Experiment, seed: int, batch_size: int | None, steps: int = 1):
+def _reference(
+    experiment: Experiment, seed: int, batch_size: int | None, steps: int = 1
+) -> tuple[Reference, JaxInputs]:
     """The tutorial's draws for ``seed`` (``steps`` torch steps, one unless the run's data depend
-    on them, as a loader's sampler orders do) and the converted jaxnets params."""
+    on them, as a loader's sampler orders do) and jaxnets' start converted from them."""
     reference = experiment.run_torch(seed, torch.float32, steps, batch_size, "cpu")
-    template = params_template(experiment, reference)
-    params = to_device(convert.to_jax(reference.params, experiment.layout, template))
-    return reference, params
+    return reference, experiment.jax_inputs(reference)
 
 
-def _jax_runner(experiment: Experiment, params: Any, reference: Any, steps: int):
-    """The registry's call of the experiment's jitted ``train`` on the reference's data."""
+def _jax_runner(experiment: Experiment, start: JaxInputs, steps: int) -> Callable[[], np.ndarray]:
+    """The registry's jaxnets run (the module's one driver, compiled once) from ``start``."""
 
     def run() -> np.ndarray:
-        _, losses = experiment.train(params, reference, steps)
+        _, losses = experiment.fit(start, steps)
         return np.asarray(jax.block_until_ready(losses)).reshape(-1)  # per step, epochs flattened
 
     return run
 
 
+def _learning_rate(experiment: Experiment) -> float:
+    """The rate both frameworks train at: the module's default, which ``run_torch`` passes."""
+    return experiment.module.DEFAULTS.learning_rate
+
+
+def _module(model: torch.nn.Module, params: dict[str, np.ndarray], device: str) -> torch.nn.Module:
+    """``model`` on ``device`` holding the reference's initial weights."""
+    model.to(device)
+    model.load_state_dict({k: _tensor(v, device) for k, v in params.items()})
+    return model
+
+
 def mlp_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 000's loop: ``X.mm(W1).clamp(min=0).mm(W2)``, sum of squares, manual SGD."""
     experiment = EXPERIMENTS["mlp"]
-    reference, params = _reference(experiment, seed, batch_size)
+    reference, start = _reference(experiment, seed, batch_size)
     X, y = _tensor(reference.inputs["X"], device), _tensor(reference.inputs["y"], device)
     W1 = _tensor(reference.params["W1"], device, grad=True)
     W2 = _tensor(reference.params["W2"], device, grad=True)
-    learning_rate = _default(mlp_ref.run, "learning_rate")
-
-    def step() -> torch.Tensor:
-        loss = (X.mm(W1).clamp(min=0).mm(W2) - y).pow(2).sum()
-        loss.backward()
-        with torch.no_grad():
-            W1.sub_(learning_rate * W1.grad)
-            W2.sub_(learning_rate * W2.grad)
-            W1.grad.zero_()
-            W2.grad.zero_()
-        return loss.detach()
-
+    training = mlp_ref.make_step(X, y, W1, W2, learning_rate=_learning_rate(experiment))
     n, d_in = X.shape
     hidden, d_out = W2.shape
     return Case(
@@ -207,32 +207,20 @@ def mlp_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu")
         n,
         steps,
         mlp_flops(n, d_in, hidden, d_out),
-        _jax_runner(experiment, params, reference, steps),
-        step,
-        _restorer([W1, W2]),
+        _jax_runner(experiment, start, steps),
+        training.step,
+        _restorer(training),
     )
 
 
 def cnn_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 001's step: ``Net``, ``L1Loss``, ``zero_grad``, ``backward``, ``SGD.step``."""
     experiment = EXPERIMENTS["cnn"]
-    reference, params = _reference(experiment, seed, batch_size)
-    net = cnn_ref.Net().to(device)
-    net.load_state_dict({k: _tensor(v, device) for k, v in reference.params.items()})
-    inputs, target = (
-        _tensor(reference.inputs["input"], device),
-        _tensor(reference.inputs["target"], device),
-    )
-    criterion = torch.nn.L1Loss()
-    optimizer = torch.optim.SGD(net.parameters(), lr=_default(cnn_ref.run, "learning_rate"))
-
-    def step() -> torch.Tensor:
-        loss = criterion(net(inputs), target)
-        net.zero_grad()
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
+    reference, start = _reference(experiment, seed, batch_size)
+    net = _module(cnn_ref.Net(), reference.params, device)
+    inputs = _tensor(reference.inputs["input"], device)
+    target = _tensor(reference.inputs["target"], device)
+    training = cnn_ref.make_step(net, inputs, target, learning_rate=_learning_rate(experiment))
     size = inputs.shape[0]
     return Case(
         "cnn",
@@ -240,9 +228,9 @@ def cnn_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu")
         size,
         steps,
         cnn_flops(size),
-        _jax_runner(experiment, params, reference, steps),
-        step,
-        _restorer(list(net.parameters())),
+        _jax_runner(experiment, start, steps),
+        training.step,
+        _restorer(training),
         # torch 2.13 with trace_autograd_ops assigns fc3.bias's gradient to fc3.weight
         # ("a gradient of size [2] to a tensor of size [2, 64]"), and the failed attempt
         # leaves the step uncompilable in-process, so the Net compiles with a graph break at
@@ -255,19 +243,11 @@ def cnn_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu")
 def custom_case(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
     """Seed 004's custom-backward model: its ``autograd.Function`` s, MSE, ``optim.SGD``."""
     experiment = EXPERIMENTS["custom"]
-    reference, params = _reference(experiment, seed, batch_size)
+    reference, start = _reference(experiment, seed, batch_size)
     W = _tensor(reference.params["W"], device, grad=True)
     scale = _tensor(reference.params["scale"], device, grad=True)
     X, y = _tensor(reference.inputs["X"], device), _tensor(reference.inputs["y"], device)
-    optimizer = torch.optim.SGD([W, scale], lr=_default(custom_ref.run, "learning_rate"))
-
-    def step() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.mse_loss(custom_ref.predict(W, scale, X), y)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
+    training = custom_ref.make_step(W, scale, X, y, learning_rate=_learning_rate(experiment))
     n, d = X.shape
     return Case(
         "custom",
@@ -275,30 +255,19 @@ def custom_case(seed: int, steps: int, batch_size: int | None, device: str = "cp
         n,
         steps,
         custom_flops(n, d),
-        _jax_runner(experiment, params, reference, steps),
-        step,
-        _restorer([W, scale]),
+        _jax_runner(experiment, start, steps),
+        training.step,
+        _restorer(training),
     )
 
 
 def linear_case(seed: int, epochs: int, batch_size: int | None, device: str = "cpu") -> Case:
-    """Seed 002's per-sample update on ``w.data``; one step is one sample, 3 per epoch."""
+    """Seed 002's per-sample update on ``w``; one step is one sample, 3 per epoch."""
     del batch_size  # the tutorial's three samples are its whole data set
     experiment = EXPERIMENTS["linear"]
-    reference, params = _reference(experiment, seed, None)
+    reference, start = _reference(experiment, seed, None)
     w = _tensor(reference.params["w"], device, grad=True)
-    learning_rate = _default(linear_ref.run, "learning_rate")
-
-    def step(x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
-        loss = (x * w - y) ** 2
-        loss.backward()
-        # The tutorial's ``w.data = w.data - lr * w.grad.data``; in place, so that torch.compile
-        # can trace it, with the same arithmetic.
-        with torch.no_grad():
-            w.sub_(learning_rate * w.grad)
-            w.grad.zero_()
-        return loss.detach()
-
+    training = linear_ref.make_step(w, learning_rate=_learning_rate(experiment))
     samples = list(zip(linear_ref.x_data, linear_ref.y_data, strict=True))
     return Case(
         "linear",
@@ -306,9 +275,9 @@ def linear_case(seed: int, epochs: int, batch_size: int | None, device: str = "c
         None,
         epochs * len(samples),
         LINEAR_FLOPS,
-        _jax_runner(experiment, params, reference, epochs),
-        step,
-        _restorer([w]),
+        _jax_runner(experiment, start, epochs),
+        training.step,
+        _restorer(training),
         eager_args=samples,
         compiled_args=[
             (torch.tensor(x, device=device), torch.tensor(y, device=device)) for x, y in samples
@@ -324,52 +293,37 @@ def _loader_case(
     batch_size: int | None,
     device: str,
     *,
+    reference_module: ModuleType,
     model: torch.nn.Module,
-    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    optimizer: Callable[[Any], torch.optim.Optimizer],
-    fields: tuple[str, str],
     flops: Callable[[int], float],
 ) -> Case:
     """A shuffled-``DataLoader`` tutorial: one step is one batch of torch's sampler order.
 
-    The torch loops get the batches the loader yielded, collated in advance, so the timing of
-    the torch side leaves out the ``DataLoader``'s own per-batch cost (which favours torch).
+    ``reference_module`` is the tutorial's ``parity.torch_ref`` module, whose ``make_step`` trains
+    ``model`` on the experiment's training arrays. The torch loops get the batches the loader
+    yielded, collated in advance, so the timing of the torch side leaves out the
+    ``DataLoader``'s own per-batch cost (which favours torch).
     """
     experiment = EXPERIMENTS[name]
-    reference, params = _reference(experiment, seed, batch_size, steps=epochs)
-    model.to(device)
-    model.load_state_dict({k: _tensor(v, device) for k, v in reference.params.items()})
-    inputs, targets = (_tensor(reference.inputs[field], device) for field in fields)
+    reference, start = _reference(experiment, seed, batch_size, steps=epochs)
+    model = _module(model, reference.params, device)
+    inputs, targets = (_tensor(reference.inputs[field], device) for field in experiment.train)
     size = int(reference.inputs["batch_size"])
     batches = [
         (inputs[index], targets[index])
         for order in reference.inputs["orders"]
         for index in torch.from_numpy(order).to(device).split(size)
     ]
-    opt = optimizer(model.parameters())
-
-    def step(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        opt.zero_grad()
-        value = loss(model(x), target)
-        value.backward()
-        opt.step()
-        return value.detach()
-
-    restore = _restorer(list(model.parameters()))
-
-    def reset() -> None:
-        restore()
-        opt.state.clear()  # Adam's moments and step count start afresh, as jaxnets' do
-
+    training = reference_module.make_step(model, learning_rate=_learning_rate(experiment))
     return Case(
         name,
         f"batch {size}",
         size,
         len(batches),
         flops(size),
-        _jax_runner(experiment, params, reference, epochs),
-        step,
-        reset,
+        _jax_runner(experiment, start, epochs),
+        training.step,
+        _restorer(training),
         eager_args=batches,
         compiled_args=batches,
         note="steps are batches (epochs x batches per epoch); torch gets them pre-collated",
@@ -380,17 +334,14 @@ def module_regression_case(
     seed: int, epochs: int, batch_size: int | None, device: str = "cpu"
 ) -> Case:
     """Seed 004's ``nn.Module`` regression: ``Linear(1, 1)``, ``MSELoss``, ``optim.SGD``."""
-    run = module_regression_ref.run
     return _loader_case(
         "module_regression",
         seed,
         epochs,
         batch_size,
         device,
+        reference_module=module_regression_ref,
         model=module_regression_ref.LinearRegression(),
-        loss=torch.nn.MSELoss(),
-        optimizer=lambda p: torch.optim.SGD(p, lr=_default(run, "learning_rate")),
-        fields=("x", "y"),
         flops=lambda rows: classifier_flops(rows, [(1, 1)], adam=False),
     )
 
@@ -398,17 +349,14 @@ def module_regression_case(
 def digits_case(seed: int, epochs: int, batch_size: int | None, device: str = "cpu") -> Case:
     """The digits classifier: ``Linear(64, 128)``, ReLU, ``Linear(128, 10)``, cross-entropy,
     ``optim.Adam``."""
-    run = digits_ref.run
     return _loader_case(
         "digits",
         seed,
         epochs,
         batch_size,
         device,
+        reference_module=digits_ref,
         model=digits_ref.Classifier(),
-        loss=F.cross_entropy,
-        optimizer=lambda p: torch.optim.Adam(p, lr=_default(run, "learning_rate")),
-        fields=("x", "labels"),
         flops=lambda rows: classifier_flops(rows, [(64, 128), (128, 10)], adam=True),
     )
 

@@ -3,11 +3,15 @@
 Each ``run`` draws in the tutorial's order and dtype (float32) right after
 ``torch.manual_seed(seed)``, so the numbers are the tutorial's own; a float64 run casts those same
 draws up, which makes it the exact-arithmetic reference for the float32 run.
+
+Each trainable module's ``make_step`` binds the tutorial's training step to given tensors (the
+criterion and optimiser built as the tutorial builds them) and returns it as a ``TrainingStep``;
+``run`` trains with that step, and ``parity.bench`` times the same step on the same start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,33 +44,81 @@ def leaf(tensor: torch.Tensor, dtype: torch.dtype, device: str) -> torch.Tensor:
     return tensor.to(dtype=dtype, device=device).detach().requires_grad_(True)
 
 
-def loader_training(
+GradHook = Callable[[Mapping[str, torch.Tensor]], None]
+
+
+@dataclass(frozen=True)
+class TrainingStep:
+    """A tutorial's training step bound to the state it trains.
+
+    ``step(*batch)`` runs one step of the tutorial's code and returns the loss, detached.
+    ``parameters`` are the tensors it updates in place, named as in ``Reference.params``, and
+    ``optimizer`` the torch optimiser whose state carries from step to step (``None`` where the
+    tutorial updates by hand), so that a caller can put both back to the start.
+    """
+
+    step: Callable[..., torch.Tensor]
+    parameters: dict[str, torch.Tensor]
+    optimizer: torch.optim.Optimizer | None = None
+
+
+def first_grads() -> tuple[dict[str, np.ndarray], GradHook]:
+    """An ``on_backward`` hook for the ``make_step`` functions and the dict it fills.
+
+    A step calls its hook with its ``parameters`` between ``backward`` and the update (the
+    tutorials that clear ``.grad`` do so after the update); the hook keeps the first call's
+    gradients as NumPy and ignores later calls.
+    """
+    grads: dict[str, np.ndarray] = {}
+
+    def keep_first(parameters: Mapping[str, torch.Tensor]) -> None:
+        if not grads:
+            grads.update({k: numpy(p.grad) for k, p in parameters.items()})
+
+    return grads, keep_first
+
+
+def loader_step(
     model: torch.nn.Module,
-    loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     optimizer: torch.optim.Optimizer,
+    on_backward: GradHook | None = None,
+) -> TrainingStep:
+    """The ``DataLoader`` tutorials' step on one batch: ``zero_grad``, loss, ``backward``,
+    ``step``."""
+    parameters = dict(model.named_parameters())
+
+    def step(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = loss_fn(model(x), target)
+        loss.backward()
+        if on_backward is not None:
+            on_backward(parameters)
+        optimizer.step()
+        return loss.detach()
+
+    return TrainingStep(step, parameters, optimizer)
+
+
+def loader_training(
+    step: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    loader: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
     epochs: int,
-) -> tuple[list[float], np.ndarray, dict[str, np.ndarray]]:
-    """The tutorials' ``DataLoader`` loop: per batch ``zero_grad``, loss, ``backward``, ``step``.
+) -> tuple[list[float], np.ndarray]:
+    """The tutorials' ``DataLoader`` loop: ``step`` on every batch of every epoch.
 
     The loader yields ``(x, target, index)``: the dataset carries each sample's index so that
     the order torch's sampler drew can be handed to JAX.
 
     Returns:
-      ``(losses, orders, grads)``: one ``loss.item()`` per step, the ``(epochs, n)`` int64 sample
-      orders, and the first step's gradients keyed like ``named_parameters``.
+      ``(losses, orders)``: one ``loss.item()`` per step and the ``(epochs, n)`` int64 sample
+      orders.
     """
-    losses, orders, grads = [], [], {}
+    losses, orders = [], []
     for _epoch in range(epochs):
         order = []
         for xb, yb, index in loader:
-            optimizer.zero_grad()
-            loss = loss_fn(model(xb), yb)
-            loss.backward()
-            if not grads:
-                grads = {k: numpy(p.grad) for k, p in model.named_parameters()}
-            optimizer.step()
-            losses.append(loss.item())
+            losses.append(step(xb, yb).item())
             order += index.tolist()
         orders.append(order)
-    return losses, np.asarray(orders, dtype=np.int64), grads
+    return losses, np.asarray(orders, dtype=np.int64)

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-from parity.torch_ref import Reference, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy
 
 
 class Net(nn.Module):
@@ -39,6 +39,33 @@ class Net(nn.Module):
         return x
 
 
+def make_step(
+    net: Net,
+    input_data: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    learning_rate: float,
+    on_backward: GradHook | None = None,
+) -> TrainingStep:
+    """The tutorial's step on ``net``: forward, ``L1Loss``, ``zero_grad``, ``backward``,
+    ``optim.SGD`` step."""
+    criterion = nn.L1Loss()
+    optimizer = optim.SGD(net.parameters(), lr=learning_rate)
+    parameters = dict(net.named_parameters())
+
+    def step() -> torch.Tensor:
+        out = net(input_data)
+        loss = criterion(out, target)
+        net.zero_grad()
+        loss.backward()
+        if on_backward is not None:
+            on_backward(parameters)
+        optimizer.step()
+        return loss.detach()
+
+    return TrainingStep(step, parameters, optimizer)
+
+
 def run(
     seed: int = 0,
     *,
@@ -58,17 +85,10 @@ def run(
     target = target.to(dtype=dtype, device=device)
     params = {k: numpy(v) for k, v in net.state_dict().items()}
 
-    criterion = nn.L1Loss()
-    optimizer = optim.SGD(net.parameters(), lr=learning_rate)
-    losses, grads = [], {}
-    for step in range(steps):
-        out = net(input_data)
-        loss = criterion(out, target)
-        net.zero_grad()
-        loss.backward()
-        losses.append(loss.item())
-        if step == 0:
-            grads = {k: numpy(p.grad) for k, p in net.named_parameters()}
-        optimizer.step()
+    grads, keep_first = first_grads()
+    step = make_step(
+        net, input_data, target, learning_rate=learning_rate, on_backward=keep_first
+    ).step
+    losses = [step().item() for _ in range(steps)]
     inputs = {"input": numpy(input_data), "target": numpy(target)}
     return Reference(params, inputs, np.asarray(losses), grads)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from parity.torch_ref import Reference, leaf, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, leaf, numpy
 
 CLIP, PENALTY = 0.05, 1e-2
 
@@ -64,6 +64,32 @@ def predict(W, scale, X):
     return ClipGradient.apply(X.mm(binary), CLIP) * scale
 
 
+def make_step(
+    W: torch.Tensor,
+    scale: torch.Tensor,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    learning_rate: float,
+    on_backward: GradHook | None = None,
+) -> TrainingStep:
+    """One ``optim.SGD`` step of ``predict`` under MSE; ``W`` and ``scale`` are leaves that
+    require grad."""
+    optimizer = torch.optim.SGD([W, scale], lr=learning_rate)
+    parameters = {"W": W, "scale": scale}
+
+    def step() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.mse_loss(predict(W, scale, X), y)
+        loss.backward()
+        if on_backward is not None:
+            on_backward(parameters)
+        optimizer.step()
+        return loss.detach()
+
+    return TrainingStep(step, parameters, optimizer)
+
+
 def run(
     seed: int = 0,
     *,
@@ -82,14 +108,7 @@ def run(
     y = 0.5 * X.mm(teacher) + 0.1 * torch.randn(n, 1)
     X, y = X.to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)
     params = {"W": numpy(W), "scale": numpy(scale)}
-    optimizer = torch.optim.SGD([W, scale], lr=learning_rate)
-    losses, grads = [], {}
-    for step in range(steps):
-        optimizer.zero_grad()
-        loss = F.mse_loss(predict(W, scale, X), y)
-        loss.backward()
-        losses.append(loss.item())
-        if step == 0:
-            grads = {"W": numpy(W.grad), "scale": numpy(scale.grad)}
-        optimizer.step()
+    grads, keep_first = first_grads()
+    step = make_step(W, scale, X, y, learning_rate=learning_rate, on_backward=keep_first).step
+    losses = [step().item() for _ in range(steps)]
     return Reference(params, {"X": numpy(X), "y": numpy(y)}, np.asarray(losses), grads)

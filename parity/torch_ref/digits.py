@@ -9,7 +9,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from parity.torch_ref import Reference, loader_training, numpy
+from parity.torch_ref import (
+    GradHook,
+    Reference,
+    TrainingStep,
+    first_grads,
+    loader_step,
+    loader_training,
+    numpy,
+)
 
 
 class Classifier(nn.Module):
@@ -20,6 +28,14 @@ class Classifier(nn.Module):
 
     def forward(self, x):
         return self.fc2(F.relu(self.fc1(x)))
+
+
+def make_step(
+    model: Classifier, *, learning_rate: float, on_backward: GradHook | None = None
+) -> TrainingStep:
+    """One step on one batch, ``step(x, labels)``: ``F.cross_entropy`` and ``optim.Adam``."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    return loader_step(model, F.cross_entropy, optimizer, on_backward)
 
 
 def run(
@@ -47,8 +63,9 @@ def run(
     params = {k: numpy(v) for k, v in model.state_dict().items()}
     dataset = TensorDataset(images[training], labels[training], torch.arange(len(training)))
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True)
-    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    losses, orders, grads = loader_training(model, loader, F.cross_entropy, optimizer, epochs)
+    grads, keep_first = first_grads()
+    step = make_step(model, learning_rate=learning_rate, on_backward=keep_first).step
+    losses, orders = loader_training(step, loader, epochs)
     with torch.no_grad():
         accuracy = (model(images[test]).argmax(-1) == labels[test]).double().mean().item()
     inputs = {

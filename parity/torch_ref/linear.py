@@ -5,10 +5,42 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from parity.torch_ref import Reference, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy
 
 x_data = [1.0, 2.0, 3.0]
 y_data = [2.0, 4.0, 6.0]
+
+
+def make_step(
+    w: torch.Tensor, *, learning_rate: float, on_backward: GradHook | None = None
+) -> TrainingStep:
+    """The tutorial's update on one sample: ``step(x, y)``, with ``x`` and ``y`` Python floats
+    as the tutorial passes them (or 0-d tensors, which ``torch.compile`` wants); ``w`` is a
+    leaf that requires grad."""
+    parameters = {"w": w}
+
+    def forward(x: float | torch.Tensor) -> torch.Tensor:
+        return x * w
+
+    def loss(x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
+        y_val = forward(x)
+        return (y_val - y) ** 2
+
+    def step(x: float | torch.Tensor, y: float | torch.Tensor) -> torch.Tensor:
+        l = loss(x, y)  # noqa: E741 - the tutorial's name
+        l.backward()
+        if on_backward is not None:
+            on_backward(parameters)
+        # The tutorial's ``w.data = w.data - learning_rate * w.grad.data`` as an in-place update:
+        # the same arithmetic (the same bits), but w keeps its own storage, whereas torch.compile
+        # traces ``.data =`` as a storage swap (``Tensor.set_``) onto memory the compiled graph
+        # allocated, which CUDA-graph replays reuse.
+        with torch.no_grad():
+            w.sub_(learning_rate * w.grad)
+            w.grad.zero_()
+        return l.detach()
+
+    return TrainingStep(step, parameters)
 
 
 def run(
@@ -25,23 +57,11 @@ def run(
     w.requires_grad = True
     params = {"w": numpy(w)}
 
-    def forward(x):
-        return x * w
-
-    def loss(x, y):
-        y_val = forward(x)
-        return (y_val - y) ** 2
-
-    losses, grads = [], {}
-    for _epoch in range(epochs):
-        for x, y in zip(x_data, y_data, strict=True):
-            l = loss(x, y)  # noqa: E741 - the tutorial's name
-            l.backward()
-            losses.append(l.item())
-            if not grads:
-                grads = {"w": numpy(w.grad)}
-            w.data = w.data - learning_rate * w.grad.data
-            w.grad.data.zero_()
+    grads, keep_first = first_grads()
+    step = make_step(w, learning_rate=learning_rate, on_backward=keep_first).step
+    losses = [
+        step(x, y).item() for _epoch in range(epochs) for x, y in zip(x_data, y_data, strict=True)
+    ]
     # Python floats enter torch's arithmetic in w's dtype; JAX gets them as arrays of that dtype.
     inputs = {
         "xs": np.asarray(x_data, params["w"].dtype),

@@ -5,7 +5,40 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from parity.torch_ref import Reference, leaf, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, leaf, numpy
+
+
+def make_step(
+    X: torch.Tensor,
+    y: torch.Tensor,
+    W1: torch.Tensor,
+    W2: torch.Tensor,
+    *,
+    learning_rate: float,
+    on_backward: GradHook | None = None,
+) -> TrainingStep:
+    """The tutorial's step: forward, sum of squares, ``backward``, manual SGD, grads zeroed.
+
+    ``W1`` and ``W2`` are leaves that require grad; the step updates them in place.
+    """
+    parameters = {"W1": W1, "W2": W2}
+
+    def step() -> torch.Tensor:
+        y_hat = X.mm(W1).clamp(min=0).mm(W2)
+        loss = (y_hat - y).pow(2).sum()
+        loss.backward()
+        if on_backward is not None:
+            on_backward(parameters)
+        with torch.no_grad():
+            # The tutorial's ``W1 -= learning_rate * W1.grad`` is this in-place op; spelled as a
+            # call because a closure cannot rebind W1.
+            W1.sub_(learning_rate * W1.grad)
+            W2.sub_(learning_rate * W2.grad)
+            W1.grad.zero_()
+            W2.grad.zero_()
+        return loss.detach()
+
+    return TrainingStep(step, parameters)
 
 
 def run(
@@ -27,17 +60,7 @@ def run(
     W2 = leaf(torch.randn(hidden, d_out), dtype, device)
     params = {"W1": numpy(W1), "W2": numpy(W2)}
 
-    all_loss, grads = [], {}
-    for t in range(steps):
-        y_hat = X.mm(W1).clamp(min=0).mm(W2)
-        loss = (y_hat - y).pow(2).sum()
-        all_loss.append(loss.item())
-        loss.backward()
-        if t == 0:
-            grads = {"W1": numpy(W1.grad), "W2": numpy(W2.grad)}
-        with torch.no_grad():
-            W1 -= learning_rate * W1.grad
-            W2 -= learning_rate * W2.grad
-            W1.grad.zero_()
-            W2.grad.zero_()
+    grads, keep_first = first_grads()
+    step = make_step(X, y, W1, W2, learning_rate=learning_rate, on_backward=keep_first).step
+    all_loss = [step().item() for _ in range(steps)]
     return Reference(params, {"X": numpy(X), "y": numpy(y)}, np.asarray(all_loss), grads)

@@ -12,7 +12,15 @@ import torch
 import torch.nn as nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from parity.torch_ref import Reference, loader_training, numpy
+from parity.torch_ref import (
+    GradHook,
+    Reference,
+    TrainingStep,
+    first_grads,
+    loader_step,
+    loader_training,
+    numpy,
+)
 
 
 class LinearRegression(nn.Module):
@@ -22,6 +30,14 @@ class LinearRegression(nn.Module):
 
     def forward(self, x):
         return self.linear(x)
+
+
+def make_step(
+    model: LinearRegression, *, learning_rate: float, on_backward: GradHook | None = None
+) -> TrainingStep:
+    """The tutorial's step on one batch, ``step(x, y)``: ``MSELoss`` and ``optim.SGD``."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
+    return loader_step(model, nn.MSELoss(), optimizer, on_backward)
 
 
 def run(
@@ -42,9 +58,9 @@ def run(
     x, y = x.to(dtype=dtype, device=device), y.to(dtype=dtype, device=device)
     params = {k: numpy(v) for k, v in model.state_dict().items()}
     loader = DataLoader(TensorDataset(x, y, torch.arange(n)), batch_size=batch_size, shuffle=True)
-    criterion = nn.MSELoss()
-    optimizer = torch.optim.SGD(model.parameters(), lr=learning_rate)
-    losses, orders, grads = loader_training(model, loader, criterion, optimizer, epochs)
+    grads, keep_first = first_grads()
+    step = make_step(model, learning_rate=learning_rate, on_backward=keep_first).step
+    losses, orders = loader_training(step, loader, epochs)
     inputs = {
         "x": numpy(x),
         "y": numpy(y),

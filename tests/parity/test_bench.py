@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from parity import bench, bench_cases
+from parity.experiments import EXPERIMENTS
 
 
 def test_summarise_and_ratios_are_per_repeat():
@@ -74,6 +75,20 @@ def test_loader_cases_feed_torch_the_batches_jax_trains_on(name):
     assert case.steps == -(-n // 500)  # the last, partial batch is a step too
     assert [len(x) for x, _ in case.eager_args] == [500] * (n // 500) + [n % 500] * (n % 500 > 0)
     assert max(timing.loss_rel_diff.values()) < 1e-5
+
+
+@pytest.mark.parametrize(
+    ("name", "steps"), [("mlp", 3), ("linear", 2), ("custom", 3), ("module_regression", 1)]
+)
+def test_torch_step_is_the_one_the_reference_run_trains_with(name, steps):
+    # The bench times the torch reference's own make_step: from the reference's start it gives
+    # the reference run's losses bit for bit, again after every reset.
+    case = bench_cases.BUILDERS[name](0, steps, None)
+    reference = EXPERIMENTS[name].run_torch(0, torch.float32, steps, None, "cpu")
+    loop = bench.torch_loop(case.torch_step, case.eager_args, case.steps, item=True)
+    for _ in range(2):
+        case.reset()
+        assert loop().tolist() == reference.losses.tolist()
 
 
 def test_classifier_flops_count_products_and_the_update():
