@@ -101,6 +101,7 @@ def test_a_second_run_into_a_locked_directory_exits_2(env, tmp_path, whole):
     assert argv[-3:] == ["--out", str(tmp_path), "--no-progress"]
 
 
+@pytest.mark.slow
 def test_sigint_finishes_the_chunk_saves_and_resumes_bit_exact(env, tmp_path, whole):
     victim = start([*MLP, "--out", tmp_path], env, delay=0.5)
     wait_for_steps(victim, tmp_path, 5)
@@ -198,6 +199,7 @@ FOUR_DEVICES = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_device_split_advice_is_computed_and_works(tmp_path):
     done = subprocess.run(
         [sys.executable, "-c", FOUR_DEVICES, str(tmp_path)],
