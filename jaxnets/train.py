@@ -208,6 +208,8 @@ def make_runner(
     plan = plan.check(n)
     steps_per_epoch = plan.steps_per_epoch(n)
     has_last = plan.last_size(n) is not None
+    # A batch larger than the data set: every step is the epoch's one, partial batch.
+    only_last = has_last and steps_per_epoch == 1
 
     def gradients(arrays: PyTree, order: jax.Array, step_in_epoch: jax.Array, last: bool):
         def run(params: PyTree):
@@ -232,7 +234,9 @@ def make_runner(
             order = jax.lax.cond(
                 step_in_epoch == 0, lambda: epoch_order(state.key, epoch, orders), lambda: order
             )
-        if has_last:
+        if only_last:
+            loss, grads = gradients(arrays, order, step_in_epoch, True)(train.params)
+        elif has_last:
             loss, grads = jax.lax.cond(
                 step_in_epoch == steps_per_epoch - 1,
                 gradients(arrays, order, step_in_epoch, True),

@@ -27,7 +27,9 @@ def _python_loop(params, arrays, orders, batch_size, drop_last, learning_rate):
     return params, np.asarray(losses)
 
 
-@pytest.mark.parametrize("n,batch_size,drop_last", [(10, 3, False), (10, 3, True), (8, 4, False)])
+@pytest.mark.parametrize(
+    "n,batch_size,drop_last", [(10, 3, False), (10, 3, True), (8, 4, False), (5, 8, False)]
+)
 def test_loader_plan_trains_the_loaders_batches(n, batch_size, drop_last):
     params, dataset = module_regression.init(jax.random.key(0), n=n, dtype=jnp.float64)
     plan = data.Plan(batch_size, shuffle=True, drop_last=drop_last)
