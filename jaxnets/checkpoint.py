@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 PyTree = Any
-# How long a failed read waits for tensorstore's remaining completions to report.
+# A failed read waits until tensorstore's remaining completions have been quiet this long.
 STRAGGLER_SECONDS = 0.2
 
 
@@ -116,19 +116,27 @@ def _quiet_event_loop_errors() -> Iterator[None]:
     stragglers) they are dropped; every other unraisable error still reaches the hook.
     """
     previous = sys.unraisablehook
+    last_dropped = [0.0]
 
     def hook(unraisable: Any) -> None:
-        if not (
+        if (
             isinstance(unraisable.exc_value, RuntimeError)
             and str(unraisable.exc_value) == "Event loop is closed"
         ):
+            last_dropped[0] = time.monotonic()
+        else:
             previous(unraisable)
 
     sys.unraisablehook = hook
     try:
         yield
     except Exception:
-        time.sleep(STRAGGLER_SECONDS)
+        # They arrive in a burst right after the failure: wait for a quiet spell (bounded).
+        failed = time.monotonic()
+        while time.monotonic() - failed < 10 * STRAGGLER_SECONDS and (
+            time.monotonic() - max(failed, last_dropped[0]) < STRAGGLER_SECONDS
+        ):
+            time.sleep(STRAGGLER_SECONDS / 10)
         raise
     finally:
         sys.unraisablehook = previous

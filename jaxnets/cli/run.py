@@ -235,8 +235,9 @@ def _split_problem(shapes: list[PyTree], devices: int) -> str | None:
 def _split_advice(experiment: registry.Experiment, options: Options, devices: int) -> list[str]:
     """Option changes that make every batch split evenly, each verified on the real plan.
 
-    Tried: fewer devices (the most that work); the batch sizes nearest the current one that are
-    multiples of ``devices``, with the current ``--drop-last`` and, for loaders, with it on.
+    Tried: the batch sizes nearest the current one that are multiples of ``devices`` (two at
+    most), with the current ``--drop-last`` and, for loaders, with it on; then the largest device
+    count below ``devices`` that works (1 always does: it runs the plain program).
     """
 
     def works(batch_size: int | None, drop_last: bool, count: int) -> bool:
@@ -622,11 +623,22 @@ def _run(
         if options.resume:
             start, state = _restore(checkpointer, candidates, state, options, plan, out)
             if start == options.steps:
+                # Checked after the restore: a damaged last checkpoint leaves work to do.
                 return Result(
-                    "nothing_to_do", None, np.zeros((0,)), start, start, None,
-                    int(distributed.to_host(state.skipped)), 0, [], start, 0.0, None,
+                    status="nothing_to_do",
+                    params=None,
+                    losses=np.zeros((0,)),
+                    start_step=start,
+                    end_step=start,
+                    bad_step=None,
+                    skipped=int(distributed.to_host(state.skipped)),
+                    compilations=0,
+                    checkpoints=[],
+                    latest_checkpoint=start,
+                    seconds=0.0,
+                    steps_per_second=None,
                     primary=primary,
-                )  # fmt: skip
+                )
         outputs = Outputs(out, enabled=primary, tensorboard=options.tensorboard)
         facts = {
             "chunk_size": plan.chunk_size,
@@ -761,10 +773,11 @@ def _loop(
     status = "completed" if bad_step is None else "nonfinite"
     if bad_step is None and end < options.steps and stop_requested():
         status = "interrupted"
-        if checkpointer is not None and (saved or [checkpointer.latest_step()])[-1] != end:
+        # Resuming from here must not redo (or lose) the steps since the last checkpoint.
+        if checkpointer is not None and checkpointer.latest_step() != end:
             saved.append(checkpointer.save(state, metadata | {"skipped": skipped}))
-    elif status == "completed" and end > start and skipped - skipped_at_start == end - start:
-        status = "all_steps_skipped" if options.skip_nonfinite else status
+    elif bad_step is None and end > start and skipped - skipped_at_start == end - start:
+        status = "all_steps_skipped"  # only --skip-nonfinite counts skipped steps
     return Result(
         status=status,
         params=distributed.to_host(state.train.params),
