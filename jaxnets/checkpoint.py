@@ -32,6 +32,7 @@ from jaxnets.train import LoopState, TrainState
 __all__ = [
     "CheckpointError",
     "Checkpointer",
+    "loop_state",
     "newest_metadata",
     "param_specs",
     "spec_mismatches",
@@ -142,6 +143,41 @@ def _quiet_event_loop_errors() -> Iterator[None]:
         sys.unraisablehook = previous
 
 
+def loop_state(
+    params: PyTree,
+    opt_state: PyTree,
+    key: jax.Array,
+    *,
+    step: int = 0,
+    bad_step: int = -1,
+    skipped: int = 0,
+) -> LoopState:
+    """A :class:`jaxnets.train.LoopState` from its parts (int32 scalars for the counters).
+
+    Args:
+      params: parameters.
+      opt_state: the optimiser state of ``params``.
+      key: the run's data key.
+      step: the step the state is at.
+      bad_step: the non-finite step that stopped the run, or -1.
+      skipped: the steps skipped so far.
+
+    Returns:
+      The state, as a checkpoint stores and restores it.
+
+    >>> state = loop_state(jnp.zeros((2,), jnp.float32), (), jax.random.key(0), step=3)
+    >>> int(state.train.step), int(state.bad_step), int(state.skipped)
+    (3, -1, 0)
+    """
+
+    def counter(value: int) -> jax.Array:
+        return jnp.asarray(value, jnp.int32)
+
+    return LoopState(
+        TrainState(params, opt_state, counter(step)), key, counter(bad_step), counter(skipped)
+    )
+
+
 def _to_tree(state: LoopState) -> dict[str, Any]:
     # Typed PRNG keys are stored as their raw uint32 data, which any reader can restore.
     return {
@@ -166,8 +202,8 @@ class Checkpointer:
 
     >>> import tempfile
     >>> import optax
-    >>> from jaxnets.train import init_loop_state
-    >>> state = init_loop_state(jnp.ones((2,), jnp.float32), optax.sgd(0.1), jax.random.key(0))
+    >>> params = jnp.ones((2,), jnp.float32)
+    >>> state = loop_state(params, optax.sgd(0.1).init(params), jax.random.key(0))
     >>> with tempfile.TemporaryDirectory() as tmp, Checkpointer(tmp) as checkpoints:
     ...     step = checkpoints.save(state, {"experiment": "demo"})
     ...     restored = checkpoints.restore(step, like=state)

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from jaxnets import cli, optim
-from jaxnets.checkpoint import Checkpointer, param_specs, spec_mismatches
+from jaxnets.checkpoint import Checkpointer, loop_state, param_specs, spec_mismatches
 from jaxnets.cli import run
 from jaxnets.experiments import registry
-from jaxnets.train import LoopState, init_loop_state
+from jaxnets.train import LoopState
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOM = ["train", "custom", "--dtype", "float64", "--checkpoint-every", "5", "--no-progress"]
@@ -47,19 +47,14 @@ def assert_npz_equal(path_a, path_b):
 def test_round_trip_is_exact(tmp_path):
     params = {"W": jnp.arange(6.0).reshape(2, 3), "b": {"c": jnp.full((3,), 0.5, jnp.float32)}}
     optimizer = optim.sgd(0.1, momentum=0.9)
-    state = init_loop_state(params, optimizer, jax.random.key(7))
     grads = jax.tree.map(jnp.ones_like, params)
-    _, opt_state = optimizer.update(grads, state.train.opt_state, params)
-    state = state._replace(
-        train=state.train._replace(opt_state=opt_state, step=jnp.asarray(12, jnp.int32)),
-        skipped=jnp.asarray(2, jnp.int32),
-    )
+    _, opt_state = optimizer.update(grads, optimizer.init(params), params)
+    state = loop_state(params, opt_state, jax.random.key(7), step=12, skipped=2)
     with Checkpointer(tmp_path) as checkpointer:
         assert checkpointer.latest_step() is None
         assert checkpointer.save(state, {"experiment": "x", "params": param_specs(params)}) == 12
-        template = init_loop_state(
-            jax.tree.map(jnp.zeros_like, params), optimizer, jax.random.key(0)
-        )
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        template = loop_state(zeros, optimizer.init(zeros), jax.random.key(0))
         restored = checkpointer.restore(12, template)
         assert checkpointer.metadata(12)["params"]["b/c"] == {"shape": [3], "dtype": "float32"}
     assert isinstance(restored, LoopState)
