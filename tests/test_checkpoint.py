@@ -16,7 +16,6 @@ import pytest
 
 from jaxnets import cli, optim
 from jaxnets.checkpoint import Checkpointer, loop_state, param_specs, spec_mismatches
-from jaxnets.cli import run
 from jaxnets.experiments import registry
 from jaxnets.train import LoopState
 
@@ -97,7 +96,7 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
     def refuse(*args, **kwargs):
         raise AssertionError("the training program was built despite bad input")
 
-    monkeypatch.setattr(run, "make_chunk_runner", refuse)
+    monkeypatch.setattr("jaxnets.cli.run.make_chunk_runner", refuse)
     code, err = run_cli([*CUSTOM, "--steps", 10, "--out", out], capsys)
     assert code == cli.EXIT_USAGE and "already holds checkpoints; pass --resume" in err
 
