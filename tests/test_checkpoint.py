@@ -1,12 +1,12 @@
 """Checkpoints: exact round trips, resumes equal to uninterrupted runs, refusals, kills."""
 
-import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import types
 from pathlib import Path
 
 import jax
@@ -96,7 +96,7 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
     def refuse(*args, **kwargs):
         raise AssertionError("the training program was built despite bad input")
 
-    monkeypatch.setattr("jaxnets.cli.run.make_chunk_runner", refuse)
+    monkeypatch.setattr("jaxnets.cli.run.make_runner", refuse)
     code, err = run_cli([*CUSTOM, "--steps", 10, "--out", out], capsys)
     assert code == cli.EXIT_USAGE and "already holds checkpoints; pass --resume" in err
 
@@ -107,20 +107,21 @@ def test_unusable_resumes_are_refused_before_compiling(capsys, tmp_path, monkeyp
     assert code == cli.EXIT_USAGE
     assert "--resume: --dtype float32 differs from the run's float64" in err
 
-    wider = registry.get("custom")
-    wider_init = wider.init
+    custom = registry.get("custom")
 
-    def init(key, batch_size, dtype):
-        params, data = wider_init(key, batch_size, dtype)
-        return {**params, "W": jnp.zeros((9, 1), dtype)}, data
+    def init(key, **options):
+        params, data = custom.init(key, **options)
+        return {**params, "W": jnp.zeros((9, 1), params["W"].dtype)}, data
 
-    monkeypatch.setitem(registry.REGISTRY, "custom", dataclasses.replace(wider, init=init))
+    wider = types.SimpleNamespace(**{name: getattr(custom, name) for name in registry.PROTOCOL})
+    wider.init = init
+    monkeypatch.setitem(registry._REGISTERED, "custom", wider)
     code, err = run_cli([*CUSTOM, "--resume", "--out", out], capsys)
     assert code == cli.EXIT_USAGE and "W: run has (9, 1) float64, checkpoint has (8, 1)" in err
 
     # Without config.json the checkpoint's own metadata still names its experiment.
     (out / "config.json").unlink()
-    monkeypatch.setitem(registry.REGISTRY, "custom", wider)
+    monkeypatch.delitem(registry._REGISTERED, "custom")
     code, err = run_cli(["train", "mlp", "--resume", "--out", out], capsys)
     assert code == cli.EXIT_USAGE and "holds a run of 'custom', not 'mlp'" in err
 

@@ -16,13 +16,9 @@ import pytest
 from jaxnets import cli, optim
 from jaxnets.cli import run
 from jaxnets.experiments import custom_backward, digits, module_regression, registry
-from jaxnets.train import (
-    epoch_loop,
-    init_loop_state,
-    make_chunk_runner,
-    run_chunks,
-    shuffled_batches,
-)
+from jaxnets.train import fit, init_loop_state, make_runner, run_chunks
+
+from .helpers import tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,38 +33,6 @@ def run_cli(argv, capsys):
     return code, captured.out, captured.err
 
 
-def tiny_experiment(name, *, nan_steps=(), nan_data=False):
-    """Least squares in 3 unknowns; ``nan_steps`` poison those steps' targets."""
-
-    def init(key, batch_size, dtype):
-        X = jax.random.normal(key, (batch_size or 8, 3), dtype)
-        if nan_data:
-            X = X.at[2, 1].set(jnp.nan)
-        return {"w": jnp.zeros((3,), dtype)}, (X, X @ jnp.arange(1.0, 4.0, dtype=dtype))
-
-    def loss_fn(params, batch):
-        X, y = batch
-        return jnp.mean(jnp.square(X @ params["w"] - y))
-
-    def batch_fn(data, key, epoch, step):
-        X, y = data
-        poisoned = jnp.zeros((), bool)
-        for bad in nan_steps:
-            poisoned = poisoned | (epoch == bad)  # one step per epoch: epoch is the step
-        return X, y * jnp.where(poisoned, jnp.nan, 1.0).astype(y.dtype)
-
-    return registry.Experiment(
-        name=name,
-        summary="test: least squares",
-        init=init,
-        loss_fn=loss_fn,
-        default_lr=0.1,
-        default_steps=10,
-        batch_fn=batch_fn,
-        default_batch_size=8,
-    )
-
-
 @pytest.fixture
 def no_compiling(monkeypatch):
     """Fail the test if the CLI gets as far as building the training program."""
@@ -76,7 +40,7 @@ def no_compiling(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("the training program was built despite bad input")
 
-    monkeypatch.setattr(run, "make_chunk_runner", refuse)
+    monkeypatch.setattr(run, "make_runner", refuse)
 
 
 def test_list_shows_each_experiment_on_one_line(capsys):
@@ -139,10 +103,11 @@ def test_bad_input_exits_2_before_compiling(argv, message, capsys, tmp_path, no_
 
 
 def test_nan_in_data_is_refused_before_compiling(capsys, tmp_path, monkeypatch, no_compiling):
-    monkeypatch.setitem(registry.REGISTRY, "poisoned", tiny_experiment("poisoned", nan_data=True))
+    poisoned = tiny_experiment("poisoned", nan_data=True)
+    monkeypatch.setitem(registry._REGISTERED, "poisoned", poisoned)
     code, _, err = run_cli(["train", "poisoned", "--out", tmp_path], capsys)
     assert code == cli.EXIT_USAGE
-    assert "data[0] contains non-finite values (1 of 24; first at (2, 1))" in err
+    assert "data.train[0] contains non-finite values (1 of 24; first at (2, 1))" in err
 
 
 def test_run_writes_its_outputs_and_trains_like_the_module(capsys, tmp_path):
@@ -163,7 +128,8 @@ def test_run_writes_its_outputs_and_trains_like_the_module(capsys, tmp_path):
     assert (out / "loss.png").stat().st_size > 0
 
     # The CLI's step is the module's: same init, same final params, bit for bit.
-    params, (X, y), _ = cli.initial_values(registry.get("custom"), 3, None, jnp.float64)
+    params, data, _ = cli.initial_values(registry.get("custom"), 3, None, jnp.float64)
+    X, y = data.train
     expected, losses = custom_backward.train(params, X, y, steps=12, learning_rate=0.05)
     saved = np.load(out / "params.npz")
     assert sorted(saved.files) == ["W", "scale"]
@@ -196,13 +162,6 @@ def test_epochs_count_passes_over_the_data(capsys, tmp_path):
     assert json.loads((tmp_path / "result.json").read_text())["end_step"] == 12
 
 
-def _loader_orders(data_key, n, epochs):
-    """The orders the command line's loader visits: epoch_order's, keyed by the run's data key."""
-    return jnp.stack(
-        [jax.random.permutation(jax.random.fold_in(data_key, e), n) for e in range(epochs)]
-    )
-
-
 @pytest.mark.parametrize(
     ("name", "module", "batch_size", "drop_last"),
     [
@@ -214,6 +173,7 @@ def _loader_orders(data_key, n, epochs):
 def test_loader_experiments_train_like_their_modules(
     name, module, batch_size, drop_last, capsys, tmp_path
 ):
+    """The command's chunks and the module's one chunk are the same program: bit-equal."""
     epochs, experiment = 3, registry.get(name)
     argv = ["train", name, "--epochs", epochs, "--batch-size", batch_size, "--dtype", "float64"]
     argv += ["--chunk-size", 3, "--seed", 5, "--no-progress", "--out", tmp_path]
@@ -224,50 +184,44 @@ def test_loader_experiments_train_like_their_modules(
     assert len(metrics) == epochs * steps_per_epoch
 
     params, data, data_key = cli.initial_values(experiment, 5, batch_size, jnp.float64)
-    orders = _loader_orders(data_key, data[0].shape[0], epochs)
-    if drop_last:
-        optimizer = experiment.optimizer(experiment.default_lr)
-        run = jax.jit(epoch_loop, static_argnums=(0, 1, 5), static_argnames="drop_last")
-        expected, losses = run(
-            experiment.loss_fn, optimizer, params, data, orders, batch_size, drop_last=True
+    plan = experiment.batch_plan(batch_size, drop_last=drop_last)
+    expected, losses = fit(
+        experiment.loss_fn, experiment.optimizer, params, data.train,
+        steps=len(metrics), learning_rate=experiment.DEFAULTS.learning_rate, plan=plan,
+        key=data_key,
+    )  # fmt: skip
+    if not drop_last:  # the module's own train(), the one python -m parity checks against torch
+        trained, by_epoch = module.train(
+            params, *data.train, epochs=epochs, batch_size=batch_size, seed=5
         )
-    else:  # the module's own train(), the one python -m parity checks against torch
-        expected, losses = module.train(
-            params, *data, epochs=epochs, batch_size=batch_size, orders=orders
-        )
-    # Same loss_fn, optimiser and batches; the two programs fuse the step differently (the
-    # command line's picks the partial batch's step with lax.cond), so the last bits may differ.
-    np.testing.assert_allclose([m["loss"] for m in metrics], np.ravel(losses), rtol=1e-14)
+        np.testing.assert_array_equal(np.ravel(by_epoch), losses)
+        jax.tree.map(np.testing.assert_array_equal, trained, expected)
+    np.testing.assert_array_equal([m["loss"] for m in metrics], losses)
     saved = np.load(tmp_path / "params.npz")
     for path, leaf in jax.tree_util.tree_flatten_with_path(expected)[0]:
         key = jax.tree_util.keystr(path, simple=True, separator="/")
-        np.testing.assert_allclose(saved[key], leaf, rtol=1e-14, atol=0)
+        np.testing.assert_array_equal(saved[key], leaf)
 
 
-def test_shuffled_batches_cut_each_epoch_like_the_loader():
-    data = jnp.arange(7) * 10
-    key = jax.random.key(3)
-    for drop_last in (False, True):
-        plan = shuffled_batches(7, 3, drop_last=drop_last)
-        for epoch in range(2):
-            order = jax.random.permutation(jax.random.fold_in(key, epoch), 7)
-            got = [
-                (plan.last_batch_fn if s == 2 else plan.batch_fn)(data, key, epoch, s).tolist()
-                for s in range(plan.steps_per_epoch)
-            ]
-            expected = [(order[i : i + 3] * 10).tolist() for i in range(0, 7, 3)]
-            assert got == (expected[:2] if drop_last else expected)
-    single = shuffled_batches(2, 5, shuffle=False)  # fewer samples than a batch: one short batch
-    assert single.steps_per_epoch == 1 and single.last_batch_fn is None
-    assert single.batch_fn(data[:2], key, 0, 0).tolist() == [0, 10]
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
-        shuffled_batches(4, 0)
+def test_same_seed_same_run_in_the_script_and_the_command(capsys, tmp_path):
+    """``python -m jaxnets.experiments.mlp --seed 4`` and ``jaxnets train mlp --seed 4``."""
+    from jaxnets.experiments import mlp
+
+    code, _, _ = run_cli(
+        ["train", "mlp", "--steps", 6, "--seed", 4, "--no-progress", "--out", tmp_path], capsys
+    )
+    assert code == 0
+    mlp.main(["--steps", "6", "--seed", "4", "--plot", str(tmp_path / "script.png")])
+    printed = [float(line.split("Loss:")[1]) for line in capsys.readouterr().out.splitlines()
+               if line.startswith("Epoch:")]  # fmt: skip
+    metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert printed == [m["loss"] for m in metrics]
 
 
 def test_loader_experiments_default_to_their_tutorial_epochs(capsys, tmp_path, no_compiling):
     args = cli.build_parser().parse_args(["train", "digits", "--out", str(tmp_path)])
-    options = cli.resolve(args)
-    assert (options.steps, options.epochs, options.batch_size) == (None, digits.EPOCHS, 32)
+    options = cli.resolve(args, run.experiment_defaults("digits"))
+    assert (options.steps, options.epochs, options.batch_size) == (None, 10, 32)
     assert options.lr == 1e-3 and registry.get("digits").optimizer is optim.adam
 
 
@@ -277,10 +231,9 @@ def test_an_overflowing_update_is_caught_at_the_next_step():
     def loss_fn(w, batch):
         return jnp.sum(w * batch)
 
-    optimizer = optax.sgd(1e38)
-    runner = make_chunk_runner(loss_fn, optimizer)
-    state = init_loop_state(jnp.full((1,), 3e38, jnp.float32), optimizer, jax.random.key(0))
-    state, (losses, finite) = runner(state, jnp.full((1,), -1.0, jnp.float32), length=3)
+    runner = make_runner(loss_fn, optax.sgd)
+    state = init_loop_state(jnp.full((1,), 3e38, jnp.float32), optax.sgd)
+    state, (losses, finite) = runner(state, jnp.full((1,), -1.0, jnp.float32), 1e38, length=3)
     assert finite.tolist() == [True, False, False]
     assert np.isfinite(losses[0]) and losses[1] == -np.inf
     assert int(state.bad_step) == 1 and int(state.train.step) == 1
@@ -289,15 +242,16 @@ def test_an_overflowing_update_is_caught_at_the_next_step():
 
 def test_one_compilation_per_chunk_length():
     experiment = tiny_experiment("tiny")
-    params, data = experiment.init(jax.random.key(0), 8, jnp.float64)
-    optimizer = experiment.optimizer(0.1)
-    runner = make_chunk_runner(experiment.loss_fn, optimizer, experiment.batch_fn)
-    state = init_loop_state(params, optimizer, jax.random.key(1))
-    chunks = list(run_chunks(runner, state, data, start=0, stop=23, chunk_size=5))
+    params, data = experiment.init(jax.random.key(0), dtype=jnp.float64)
+    runner = make_runner(experiment.loss_fn, experiment.optimizer, experiment.batch_plan(), n=8)
+    state = init_loop_state(params, experiment.optimizer, jax.random.key(1))
+    chunks = list(run_chunks(runner, state, data.train, 0.1, start=0, stop=23, chunk_size=5))
     assert [len(c.losses) for c in chunks] == [5, 5, 5, 5, 3]
     assert runner._cache_size() == 2
     # From a step inside a chunk, ends still fall on multiples of the chunk size.
-    chunks = list(run_chunks(runner, chunks[-1].state, data, start=7, stop=23, chunk_size=5))
+    chunks = list(
+        run_chunks(runner, chunks[-1].state, data.train, 0.1, start=7, stop=23, chunk_size=5)
+    )
     assert [(c.start, c.stop) for c in chunks] == [(7, 10), (10, 15), (15, 20), (20, 23)]
     assert runner._cache_size() == 2
 
@@ -305,7 +259,7 @@ def test_one_compilation_per_chunk_length():
 def test_nonfinite_loss_stops_at_that_step_and_keeps_the_good_checkpoint(
     capsys, tmp_path, monkeypatch
 ):
-    monkeypatch.setitem(registry.REGISTRY, "diverge", tiny_experiment("diverge", nan_steps=(6,)))
+    monkeypatch.setitem(registry._REGISTERED, "diverge", tiny_experiment("diverge", nan_steps=(6,)))
     argv = ["train", "diverge", "--steps", 12, "--checkpoint-every", 4, "--out", tmp_path]
     code, _, err = run_cli([*argv, "--no-progress"], capsys)
     assert code == cli.EXIT_NONFINITE
@@ -321,7 +275,7 @@ def test_nonfinite_loss_stops_at_that_step_and_keeps_the_good_checkpoint(
 
 def test_skip_nonfinite_drops_those_updates_and_counts_them(capsys, tmp_path, monkeypatch):
     experiment = tiny_experiment("spiky", nan_steps=(3, 5))
-    monkeypatch.setitem(registry.REGISTRY, "spiky", experiment)
+    monkeypatch.setitem(registry._REGISTERED, "spiky", experiment)
     argv = ["train", "spiky", "--steps", 8, "--chunk-size", 4, "--skip-nonfinite"]
     code, out, _ = run_cli(
         [*argv, "--dtype", "float64", "--out", tmp_path, "--no-progress"], capsys
@@ -331,11 +285,12 @@ def test_skip_nonfinite_drops_those_updates_and_counts_them(capsys, tmp_path, mo
     metrics = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [m["skipped_total"] for m in metrics] == [0, 0, 0, 1, 1, 2, 2, 2]
 
-    params, (X, y), _ = cli.initial_values(experiment, 0, 8, jnp.float64)
+    params, data, _ = cli.initial_values(experiment, 0, 8, jnp.float64)
     grad = jax.grad(experiment.loss_fn)
-    for step in range(8):
+    for step in range(8):  # one sample per step, in order
         if step not in (3, 5):
-            params = jax.tree.map(lambda p, g: p - 0.1 * g, params, grad(params, (X, y)))
+            sample = tuple(a[step : step + 1] for a in data.train)
+            params = jax.tree.map(lambda p, g: p - 0.1 * g, params, grad(params, sample))
     np.testing.assert_allclose(np.load(tmp_path / "params.npz")["w"], params["w"], rtol=1e-14)
 
 

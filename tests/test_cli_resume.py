@@ -5,10 +5,10 @@ import json
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -18,6 +18,8 @@ from jaxnets.checkpoint import Checkpointer, param_specs
 from jaxnets.cli import run
 from jaxnets.experiments import module_regression, registry
 from jaxnets.train import init_loop_state
+
+from .helpers import tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOM = ["train", "custom", "--dtype", "float64", "--checkpoint-every", "5", "--no-progress"]
@@ -157,7 +159,7 @@ def test_resume_without_config_json_or_recorded_options_is_refused(capsys, tmp_p
     # A checkpoint that names its experiment and shapes but not the options of its run.
     experiment = registry.get("custom")
     params, _, key = run.initial_values(experiment, 0, None, jnp.float64)
-    state = init_loop_state(params, experiment.optimizer(0.05), key)
+    state = init_loop_state(params, experiment.optimizer, key)
     meta = {"experiment": "custom", "params": param_specs(params)}
     with Checkpointer(tmp_path / "checkpoints") as checkpoints:
         checkpoints.save(state, meta)
@@ -211,38 +213,8 @@ def test_no_restorable_checkpoint_is_one_line_and_exit_2(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["10", "5"]
 
 
-def tiny_experiment(name, *, nan_steps=()):
-    """Least squares in 3 unknowns; ``nan_steps`` poison those steps' targets."""
-
-    def init(key, batch_size, dtype):
-        X = jax.random.normal(key, (batch_size or 8, 3), dtype)
-        return {"w": jnp.zeros((3,), dtype)}, (X, X @ jnp.arange(1.0, 4.0, dtype=dtype))
-
-    def loss_fn(params, batch):
-        X, y = batch
-        return jnp.mean(jnp.square(X @ params["w"] - y))
-
-    def batch_fn(data, key, epoch, step):
-        X, y = data
-        poisoned = jnp.zeros((), bool)
-        for bad in nan_steps:
-            poisoned = poisoned | (epoch == bad)  # one step per epoch: epoch is the step
-        return X, y * jnp.where(poisoned, jnp.nan, 1.0).astype(y.dtype)
-
-    return registry.Experiment(
-        name=name,
-        summary="test: least squares",
-        init=init,
-        loss_fn=loss_fn,
-        default_lr=0.1,
-        default_steps=10,
-        batch_fn=batch_fn,
-        default_batch_size=8,
-    )
-
-
 def test_every_step_skipped_exits_3(capsys, tmp_path, monkeypatch):
-    monkeypatch.setitem(registry.REGISTRY, "void", tiny_experiment("void", nan_steps=range(6)))
+    monkeypatch.setitem(registry._REGISTERED, "void", tiny_experiment("void", nan_steps=range(6)))
     argv = ["train", "void", "--steps", 6, "--skip-nonfinite", "--no-progress", "--out", tmp_path]
     code, out, err = run_cli(argv, capsys)
     assert code == cli.EXIT_NONFINITE and not out
@@ -265,24 +237,20 @@ def test_a_resume_whose_steps_are_all_skipped_exits_3(capsys, tmp_path):
     assert read_json(tmp_path / "result.json")["status"] == "all_steps_skipped"
 
 
-@dataclasses.dataclass(frozen=True)
-class Evaluated(registry.Experiment):
-    """A registry entry with the protocol's optional ``evaluate``."""
-
-    evaluate: Any = None
-
-
 def test_evaluation_runs_at_epoch_ends_and_the_final_loss_is_the_last_epochs_mean(
     capsys, tmp_path, monkeypatch
 ):
     base = registry.get("module_regression")
 
     def evaluate(params, data):
-        return {"mse": module_regression.loss_fn(params, data)}
+        return {"mse": module_regression.loss_fn(params, data.train)}
 
-    fields = {field.name: getattr(base, field.name) for field in dataclasses.fields(base)}
-    entry = Evaluated(**fields | {"name": "evaluated"}, evaluate=evaluate)
-    monkeypatch.setitem(registry.REGISTRY, "evaluated", entry)
+    entry = types.SimpleNamespace(
+        **{name: getattr(base, name) for name in registry.PROTOCOL},
+        evaluate=evaluate,
+    )
+    entry.DEFAULTS = dataclasses.replace(base.DEFAULTS, name="evaluated")
+    monkeypatch.setitem(registry._REGISTERED, "evaluated", entry)
     argv = ["train", "evaluated", "--epochs", 3, "--dtype", "float64", "--no-progress"]
     code, out, err = run_cli([*argv, "--out", tmp_path], capsys)
     assert code == 0, err
@@ -293,7 +261,7 @@ def test_evaluation_runs_at_epoch_ends_and_the_final_loss_is_the_last_epochs_mea
     params = {k: jnp.asarray(v) for k, v in np.load(tmp_path / "params.npz").items()}
     params = {"linear": {name.split("/")[1]: value for name, value in params.items()}}
     _, data, _ = run.initial_values(base, 0, 10, jnp.float64)
-    final_mse = float(module_regression.loss_fn(params, data))
+    final_mse = float(module_regression.loss_fn(params, data.train))
     assert records[-1]["eval"]["mse"] == pytest.approx(final_mse, rel=1e-12)
     assert result["eval"] == records[-1]["eval"]
     assert result["final_loss_kind"] == "epoch_mean" and result["final_loss_at"] == 2

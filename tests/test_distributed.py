@@ -68,18 +68,19 @@ EIGHT_DEVICES = textwrap.dedent(
     mlp = registry.get("mlp")
     mesh = distributed.make_mesh(8)
     params, data, _ = cli.initial_values(mlp, 0, 64, jnp.float32)
-    data = distributed.put(data, distributed.batch_sharding(mesh))
-    optimizer = mlp.optimizer(1e-6)
+    data = distributed.put(data.train, distributed.batch_sharding(mesh))
     state = distributed.put(
-        train.init_loop_state(params, optimizer, jax.random.key(1)), distributed.replicated(mesh)
+        train.init_loop_state(params, mlp.optimizer, jax.random.key(1)),
+        distributed.replicated(mesh),
     )
-    runner = train.make_chunk_runner(
-        mlp.loss_fn, optimizer,
+    runner = train.make_runner(
+        mlp.loss_fn, mlp.optimizer,
         batch_sharding=distributed.batch_sharding(mesh),
         state_sharding=distributed.replicated(mesh),
     )
     report["shard_shape"] = list(data[0].sharding.shard_shape(data[0].shape))
-    report["all_reduce"] = "all-reduce" in runner.lower(state, data, length=2).compile().as_text()
+    compiled = runner.lower(state, data, 1e-6, length=2).compile().as_text()
+    report["all_reduce"] = "all-reduce" in compiled
 
     for name, argv in {
         "indivisible": ["train", "mlp", "--devices", "3"],
@@ -133,8 +134,9 @@ def test_eight_devices_match_one(tmp_path):
     assert report["shard_shape"] == [8, 1000] and report["all_reduce"]
     code, message = report["indivisible"]
     assert code == 2 and "batch size 64 is not divisible by the 3 devices" in message
-    code, message = report["per_sample"]
-    assert code == 2 and "has no batch axis" in message
+    code, message = report["per_sample"]  # linear trains one sample a step
+    assert code == 2 and "batch size 1 is not divisible by the 2 devices" in message
+    assert "what splits evenly: --devices 1" in message
     assert report["digits-float64"] <= 1e-12, report
     code, message = report["partial_batch"]  # 1437 = 44 * 32 + 29
     assert code == 2 and "last, partial batch: batch size 29 is not divisible" in message
@@ -174,8 +176,8 @@ def test_two_processes_match_one(tmp_path):
                 process.communicate()
 
     # The reference: the mlp module's own training on the CLI's initial params and data.
-    params, (X, y), _ = cli.initial_values(registry.get("mlp"), SEED, 64, jnp.float32)
-    expected, _ = mlp.train(params, X, y, steps=20, learning_rate=1e-6)
+    params, data, _ = cli.initial_values(registry.get("mlp"), SEED, 64, jnp.float32)
+    expected, _ = mlp.train(params, *data.train, steps=20, learning_rate=1e-6)
     saved = np.load(tmp_path / "two" / "params.npz")
     for name in ("W1", "W2"):
         scale = np.max(np.abs(expected[name]))

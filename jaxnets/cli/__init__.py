@@ -1,8 +1,9 @@
 """``jaxnets``: list the trainable experiments and train one, with checkpoints and progress.
 
-``jaxnets train mlp --steps 500 --out runs/mlp`` runs ``make_train_step(loss_fn, sgd(lr))`` with
-the experiment module's own ``loss_fn`` (the step ``python -m parity`` checks against PyTorch) in
-chunks: one XLA program per chunk length, a progress bar and, every ``--checkpoint-every`` steps,
+``jaxnets train mlp --steps 500 --out runs/mlp`` runs the experiment module's own ``loss_fn``,
+``optimizer`` and batch plan through ``jaxnets.train``'s one loop (the program the module's
+``train`` runs and ``python -m parity`` checks against PyTorch) in chunks: one XLA program per
+chunk length, a progress bar and, every ``--checkpoint-every`` steps,
 an orbax checkpoint between chunks. ``--out`` is locked by the run and receives ``config.json``
 (everything needed to rerun, and every invocation), ``metrics.jsonl``, ``loss.png``,
 ``params.npz`` and ``result.json``.

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any, NamedTuple
 
 import jax
@@ -45,15 +46,9 @@ from jaxnets.cli.outputs import (
     format_evaluation,
     progress_bar,
 )
-from jaxnets.experiments import _script, catalog, registry
-from jaxnets.train import (
-    Batches,
-    LoopState,
-    full_batch,
-    init_loop_state,
-    make_chunk_runner,
-    run_chunks,
-)
+from jaxnets.data import plan as plan_lib
+from jaxnets.experiments import _protocol, _script, catalog, registry
+from jaxnets.train import Data, LoopState, init_loop_state, make_runner, run_chunks
 
 __all__ = ["CHUNK_DELAY_ENV", "Result", "experiment_defaults", "initial_values", "train"]
 
@@ -64,6 +59,7 @@ DAMAGED_DIR = "checkpoints-damaged"
 ADVICE_CANDIDATES = 12
 PyTree = Any
 Evaluate = Callable[[PyTree, PyTree], dict[str, Any]]
+Experiment = ModuleType  # an experiment module (see jaxnets.experiments._protocol)
 
 
 @dataclasses.dataclass
@@ -97,26 +93,15 @@ class Result:
 
 
 def experiment_defaults(name: str) -> catalog.Defaults:
-    """The registry entry ``name`` as the name, defaults and loader flag options resolve with.
+    """The defaults of experiment ``name`` that options resolve with (its ``DEFAULTS``).
 
     Raises:
       UsageError: no experiment has that name.
     """
     try:
-        experiment = registry.get(name)
+        return registry.get(name).DEFAULTS
     except KeyError as err:
         raise UsageError(err.args[0]) from None
-    listed = catalog.CATALOG.get(name)
-    return catalog.Defaults(
-        name=experiment.name,
-        module=listed.module if listed else "",
-        summary=experiment.summary,
-        learning_rate=experiment.default_lr,
-        steps=experiment.default_steps,
-        epochs=experiment.default_epochs,
-        batch_size=experiment.default_batch_size,
-        loader=experiment.loader,
-    )
 
 
 # ----------------------------------------------------------------------------- planning
@@ -193,7 +178,13 @@ class _Plan(NamedTuple):
     batch_size: int | None
     chunk_size: int
     every: int | None
-    batches: Batches
+    batch_plan: plan_lib.Plan
+    n: int
+
+    @property
+    def steps_per_epoch(self) -> int:
+        """Steps that make one pass over the training data."""
+        return self.batch_plan.steps_per_epoch(self.n)
 
     @property
     def data_parallel(self) -> int:
@@ -202,23 +193,37 @@ class _Plan(NamedTuple):
 
 
 def _batch_plan(
-    experiment: registry.Experiment, batch_size: int | None, drop_last: bool, dtype: str
-) -> tuple[PyTree, PyTree, Batches, list[PyTree]]:
-    """Shapes only: ``(abstract params, abstract data, batch plan, batch shapes)``.
+    experiment: Experiment, batch_size: int | None, drop_last: bool, dtype: str
+) -> tuple[PyTree, Data, plan_lib.Plan, int, list[PyTree]]:
+    """Shapes only: ``(abstract params, abstract data, batch plan, samples, batch shapes)``.
 
     The batch shapes are one step's, then (if it differs) each epoch's last step's.
 
     Raises:
       ValueError: the experiment refuses the batch size or ``drop_last``.
     """
+    sizes = {} if batch_size is None else {"batch_size": batch_size}
     abstract_params, abstract_data = jax.eval_shape(
-        lambda key: experiment.init(key, batch_size, _script.DTYPES[dtype]), jax.random.key(0)
+        lambda key: experiment.init(key, **sizes, dtype=_script.DTYPES[dtype]), jax.random.key(0)
     )
-    batches = experiment.batches(abstract_data, batch_size, drop_last)
-    step = jax.ShapeDtypeStruct((), jnp.int32)
-    plans = [batches.batch_fn] + ([batches.last_batch_fn] if batches.last_batch_fn else [])
-    shapes = [jax.eval_shape(fn, abstract_data, jax.random.key(0), step, step) for fn in plans]
-    return abstract_params, abstract_data, batches, shapes
+    plan = experiment.batch_plan(batch_size, drop_last=drop_last)
+    n = int(jax.tree.leaves(abstract_data.train)[0].shape[0]) if plan.batch_size else 0
+    plan = plan.check(n)
+    order = jax.ShapeDtypeStruct((n,), jnp.int32)
+    last = [False] if plan.last_size(n) is None else [False, True]
+    if plan.steps_per_epoch(n) == 1 and plan.last_size(n) is not None:
+        last = [True]  # a batch larger than the data: every step is the partial one
+    shapes = [
+        jax.eval_shape(
+            lambda train, order, is_last=is_last: plan_lib.batch(
+                plan, train, order, 0, last=is_last
+            ),
+            abstract_data.train,
+            order,
+        )
+        for is_last in last
+    ]
+    return abstract_params, abstract_data, plan, n, shapes
 
 
 def _split_problem(shapes: list[PyTree], devices: int) -> str | None:
@@ -232,7 +237,7 @@ def _split_problem(shapes: list[PyTree], devices: int) -> str | None:
     return None
 
 
-def _split_advice(experiment: registry.Experiment, options: Options, devices: int) -> list[str]:
+def _split_advice(experiment: Experiment, options: Options, devices: int) -> list[str]:
     """Option changes that make every batch split evenly, each verified on the real plan.
 
     Tried: the batch sizes nearest the current one that are multiples of ``devices`` (two at
@@ -242,7 +247,7 @@ def _split_advice(experiment: registry.Experiment, options: Options, devices: in
 
     def works(batch_size: int | None, drop_last: bool, count: int) -> bool:
         try:
-            shapes = _batch_plan(experiment, batch_size, drop_last, options.dtype)[3]
+            shapes = _batch_plan(experiment, batch_size, drop_last, options.dtype)[4]
         except ValueError:
             return False
         return count == 1 or _split_problem(shapes, count) is None
@@ -254,7 +259,7 @@ def _split_advice(experiment: registry.Experiment, options: Options, devices: in
             range(devices, 4 * size + devices, devices), key=lambda b: (abs(b - size), b)
         )
         modes = [options.drop_last] + (
-            [True] if experiment.loader and not options.drop_last else []
+            [True] if experiment.DEFAULTS.loader and not options.drop_last else []
         )
         for drop_last in modes:
             found = [b for b in sizes[:ADVICE_CANDIDATES] if works(b, drop_last, devices)][:2]
@@ -268,16 +273,17 @@ def _split_advice(experiment: registry.Experiment, options: Options, devices: in
     return [*advice, f"--devices {fewer}"]
 
 
-def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
+def _plan(options: Options, experiment: Experiment) -> _Plan:
     """Check everything that shapes can tell: devices, batch split, steps, chunking."""
     try:
-        abstract_params, _, batches, shapes = _batch_plan(
+        abstract_params, _, batch_plan, n, shapes = _batch_plan(
             experiment, options.batch_size, options.drop_last, options.dtype
         )
     except ValueError as err:
         raise UsageError(f"--batch-size / --drop-last: {err}") from None
+    steps_per_epoch = batch_plan.steps_per_epoch(n)
     if options.epochs is not None:
-        options = dataclasses.replace(options, steps=options.epochs * batches.steps_per_epoch)
+        options = dataclasses.replace(options, steps=options.epochs * steps_per_epoch)
     # One device runs the plain program: no mesh, no sharding annotations.
     mesh, batch_size = None, None
     if (options.devices or jax.device_count()) > 1:
@@ -299,75 +305,61 @@ def _plan(options: Options, experiment: registry.Experiment) -> _Plan:
             raise UsageError(
                 "--tensorboard needs tensorboardX: pip install 'jaxnets[tensorboard]'"
             ) from None
-    chunk_size, every = _chunk_plan(options, batches.steps_per_epoch)
+    chunk_size, every = _chunk_plan(options, steps_per_epoch)
     specs = param_specs(abstract_params)
-    return _Plan(options, specs, mesh, batch_size, chunk_size, every, batches)
+    return _Plan(options, specs, mesh, batch_size, chunk_size, every, batch_plan, n)
 
 
 # ----------------------------------------------------------------------------- initial state
 
 
 def initial_values(
-    experiment: registry.Experiment, seed: int, batch_size: int | None, dtype: jnp.dtype
-) -> tuple[PyTree, PyTree, jax.Array]:
-    """The initial ``(params, data, data_key)`` of a run with ``seed``.
-
-    ``jax.random.key(seed)`` is split once: one half draws the parameters and data, the other is
-    the data key that batch plans receive.
+    experiment: Experiment, seed: int, batch_size: int | None, dtype: jnp.dtype
+) -> tuple[PyTree, Data, jax.Array]:
+    """The initial ``(params, data, data_key)`` of a run with ``seed``: the experiment script's.
 
     Args:
-      experiment: the registry entry.
+      experiment: the experiment module.
       seed: the run's seed.
-      batch_size: passed to ``experiment.init``.
+      batch_size: passed to ``experiment.init`` (``None``: its default).
       dtype: parameter and data dtype.
 
     Returns:
-      ``(params, data, data_key)``.
+      ``(params, data, data_key)`` from :func:`jaxnets.experiments._protocol.start`.
     """
-    init_key, data_key = jax.random.split(jax.random.key(seed))
-    # Initialisation runs once, so its compile time is all it costs: one program with LLVM's
-    # optimisations off compiles 3-4x faster on CPU than the op-by-op programs of an eager
-    # init (measured: mlp 11.9 s -> 3.0 s on a loaded 2-core machine).
-    init = jax.jit(
-        experiment.init,
-        static_argnums=(1, 2),
-        compiler_options={"xla_backend_optimization_level": 0},
-    )
-    params, data = init(init_key, batch_size, dtype)
-    return params, data, data_key
+    return _protocol.start(experiment, seed, batch_size=batch_size, dtype=dtype)
 
 
-def _prepare(options: Options, experiment: registry.Experiment, plan: _Plan):
+def _prepare(options: Options, experiment: Experiment, plan: _Plan):
     """Draw the initial params and data, check them, place them on the mesh, build the runner."""
     dtype = _script.DTYPES[options.dtype]
     params, data, data_key = initial_values(experiment, options.seed, options.batch_size, dtype)
     _check_finite(data, "data")
     _check_finite(params, "params")
-    optimizer = experiment.optimizer(options.lr)
-    state = init_loop_state(params, optimizer, data_key)
+    state = init_loop_state(params, experiment.optimizer, data_key)
     shardings: dict[str, Any] = {}
     if plan.mesh is not None:
         replicated = distributed.replicated(plan.mesh)
         split = distributed.batch_sharding(plan.mesh)
         # Full-batch data is the batch and is split like it; a data set that batches are drawn
         # from is replicated, and each step's gathered batch is split by the runner.
-        data_is_batch = plan.batches.batch_fn is full_batch
-        data = jax.tree.map(
+        data_is_batch = plan.batch_plan.batch_size is None
+        train = jax.tree.map(
             lambda x: distributed.put(
                 x, split if data_is_batch and np.shape(x)[:1] == (plan.batch_size,) else replicated
             ),
-            data,
+            data.train,
         )
+        data = Data(train, distributed.put(data.held_out, replicated))
         state = distributed.put(state, replicated)
         shardings = {"batch_sharding": split, "state_sharding": replicated}
-    runner = make_chunk_runner(
+    runner = make_runner(
         experiment.loss_fn,
-        optimizer,
-        plan.batches.batch_fn,
-        steps_per_epoch=plan.batches.steps_per_epoch,
-        last_batch_fn=plan.batches.last_batch_fn,
-        skip_nonfinite=options.skip_nonfinite,
-        compiler_options=dict(experiment.compiler_options),
+        experiment.optimizer,
+        plan.batch_plan,
+        n=plan.n,
+        guard="skip" if options.skip_nonfinite else "stop",
+        compiler_options=getattr(experiment, "COMPILER_OPTIONS", None),
         **shardings,
     )
     return data, state, runner
@@ -608,7 +600,7 @@ def train(options: Options, argv: Sequence[str] | None = None) -> Result:
 
 def _run(
     options: Options,
-    experiment: registry.Experiment,
+    experiment: Experiment,
     plan: _Plan,
     out: Path,
     primary: bool,
@@ -676,9 +668,9 @@ def _run(
             result.latest_checkpoint = checkpointer.latest_step()
     result.primary = primary
     result.final_loss, result.final_loss_kind, result.final_loss_at = outputs.final_loss(
-        plan.batches.steps_per_epoch, result.end_step
+        plan.steps_per_epoch, result.end_step
     )
-    outputs.finish(experiment.name, None if result.status == "nonfinite" else result.params)
+    outputs.finish(options.experiment, None if result.status == "nonfinite" else result.params)
     outputs.write_json("result.json", _result_json(result))
     return result
 
@@ -703,7 +695,7 @@ def _loop(
     """
     delay = float(os.environ.get(CHUNK_DELAY_ENV, "0") or 0)
     metadata = _checkpoint_metadata(options, plan)
-    steps_per_epoch = plan.batches.steps_per_epoch
+    steps_per_epoch = plan.steps_per_epoch
     losses, saved = [], []
     skipped = skipped_at_start = int(distributed.to_host(state.skipped))
     bad_step, timed_steps, timed_seconds = None, 0, 0.0
@@ -721,7 +713,8 @@ def _loop(
         chunks = run_chunks(
             runner,
             state,
-            data,
+            data.train,
+            options.lr,
             start=start,
             stop=options.steps,
             chunk_size=plan.chunk_size,

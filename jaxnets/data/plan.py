@@ -55,7 +55,7 @@ class Plan(NamedTuple):
         >>> Plan(4, drop_last=True).check(3)
         Traceback (most recent call last):
         ...
-        ValueError: drop_last with batch_size=4 leaves no batch of a data set of 3 samples
+        ValueError: drop_last with batch_size=4 leaves no batch of a dataset of 3 samples
         """
         size = self.batch_size
         if size is None:
@@ -64,7 +64,7 @@ class Plan(NamedTuple):
             raise ValueError(f"batch_size must be an integer >= 1, got {size!r}")
         if self.drop_last and n < size:
             raise ValueError(
-                f"drop_last with batch_size={size} leaves no batch of a data set of {n} samples"
+                f"drop_last with batch_size={size} leaves no batch of a dataset of {n} samples"
             )
         return self
 
