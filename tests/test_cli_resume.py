@@ -266,7 +266,7 @@ def test_evaluation_runs_at_epoch_ends_and_the_final_loss_is_the_last_epochs_mea
     assert result["eval"] == records[-1]["eval"]
     assert result["final_loss_kind"] == "epoch_mean" and result["final_loss_at"] == 2
     assert result["final_loss"] == pytest.approx(np.mean([r["loss"] for r in records[20:]]))
-    assert f"final loss {result['final_loss']:.6g} (mean of epoch 3)" in out
+    assert f"final loss {result['final_loss']:.6g} (mean of epoch 2, counting from 0)" in out
     assert "eval mse" in out
 
 

@@ -102,7 +102,8 @@ def _report(result: Result, experiment: str, out: str) -> int:
     if result.final_loss is None:
         loss = "final loss not finite"
     elif result.final_loss_kind == "epoch_mean":
-        loss = f"final loss {result.final_loss:.6g} (mean of epoch {result.final_loss_at + 1})"
+        epoch = result.final_loss_at  # counted from 0, as the experiment scripts print epochs
+        loss = f"final loss {result.final_loss:.6g} (mean of epoch {epoch}, counting from 0)"
     else:
         loss = f"final loss {result.final_loss:.6g} (step {result.final_loss_at})"
     summary = f"{result.end_step} steps, {loss}"

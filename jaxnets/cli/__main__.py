@@ -4,4 +4,5 @@ import sys
 
 from jaxnets.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # importing the module (tools that walk packages) runs nothing
+    sys.exit(main())
