@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
 
-__all__ = ["learning_rate", "positive_int", "positive_int_argument", "shapes", "floating"]
+__all__ = ["learning_rate", "positive_int", "shapes", "floating"]
 
 
 def learning_rate(value: Any, name: str = "learning_rate") -> float:
@@ -62,32 +61,6 @@ def positive_int(value: Any, name: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value!r}")
     return int(value)
-
-
-def positive_int_argument(text: str) -> int:
-    """An ``argparse`` ``type``: the command-line text as an integer >= 1, or a usage error.
-
-    Args:
-      text: the option's value as typed.
-
-    Returns:
-      ``int(text)``; raises ``argparse.ArgumentTypeError`` otherwise.
-
-    >>> positive_int_argument("3")
-    3
-    >>> try:
-    ...     positive_int_argument("0")
-    ... except argparse.ArgumentTypeError as err:
-    ...     print(err)
-    expected an integer >= 1, got 0
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
 
 
 def shapes(spec: Mapping[str, tuple[Any, Sequence[str | int]]]) -> dict[str, int]:

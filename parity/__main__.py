@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from jaxnets.validate import positive_int_argument
+from jaxnets.cli.options import positive_int
 from parity import report, runner
 from parity.experiments import EXPERIMENTS
 
@@ -101,12 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--steps",
-        type=positive_int_argument,
+        type=positive_int,
         help="steps per run (linear: epochs); default the tutorial's",
     )
     parser.add_argument(
         "--batch-size",
-        type=positive_int_argument,
+        type=positive_int,
         help="batch size for cnn (tutorial 1) and mlp (N, 64)",
     )
     parser.add_argument("--json", type=Path, default=Path("parity-out/parity.json"))

@@ -53,7 +53,7 @@ import jax.numpy as jnp
 import numpy as np
 import torch
 
-from jaxnets.validate import positive_int_argument
+from jaxnets.cli.options import positive_int
 from parity.bench_cases import BUILDERS, DEFAULT_SETTINGS, SWEEPABLE, Case
 
 FRAMEWORKS = ("jax", "eager+item", "eager", "compile")
@@ -504,17 +504,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--steps",
-        type=positive_int_argument,
+        type=positive_int,
         help="steps per run (linear: epochs); default the tutorial's (cnn batch 64: 20)",
     )
     parser.add_argument(
-        "--repeats", type=positive_int_argument, default=5, help="timed runs (default 5)"
+        "--repeats", type=positive_int, default=5, help="timed runs (default 5)"
     )
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs after the first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--batch-sizes",
-        type=positive_int_argument,
+        type=positive_int,
         nargs="+",
         help=f"batch sizes of the sweep (default {' '.join(map(str, DEFAULT_BATCH_SIZES))})",
     )
