@@ -230,8 +230,10 @@ def test_a_resume_whose_steps_are_all_skipped_exits_3(capsys, tmp_path):
     # lr 1e30: step 0 is finite and applied, its update overflows, and every later step is not.
     argv = ["train", "mlp", "--lr", 1e30, "--skip-nonfinite", "--checkpoint-every", 1]
     argv += ["--no-progress", "--out", tmp_path]
-    code, out, _ = run_cli([*argv, "--steps", 3], capsys)
-    assert code == 0 and "2 non-finite steps skipped" in out  # some skipped: a finished run
+    code, _, err = run_cli([*argv, "--steps", 3], capsys)
+    # Step 0 trained, steps 1 and 2 skipped: the run ends on a skipped step, so it failed.
+    assert code == cli.EXIT_NONFINITE and "the last step (2) had a non-finite loss" in err
+    assert read_json(tmp_path / "result.json")["status"] == "ended_nonfinite"
     code, _, err = run_cli([*argv, "--steps", 6, "--resume"], capsys)
     assert code == cli.EXIT_NONFINITE and "all 3 steps from step 3 had a non-finite" in err
     assert read_json(tmp_path / "result.json")["status"] == "all_steps_skipped"

@@ -92,6 +92,14 @@ def _report(result: Result, experiment: str, out: str) -> int:
             file=sys.stderr,
         )
         return EXIT_NONFINITE
+    if result.status == "ended_nonfinite":
+        print(
+            f"jaxnets train: stopped: the last step ({result.end_step - 1}) had a non-finite loss "
+            f"or gradient and was skipped, as were {result.skipped - 1} earlier steps; the final "
+            "parameters do not train (try a smaller --lr)",
+            file=sys.stderr,
+        )
+        return EXIT_NONFINITE
     if not result.primary:
         return EXIT_INTERRUPTED[result.signal] if result.status == "interrupted" else 0
     if result.status == "nothing_to_do":

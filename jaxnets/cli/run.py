@@ -68,6 +68,8 @@ class Result:
 
     ``status`` is ``"completed"``, ``"nonfinite"`` (stopped at ``bad_step``),
     ``"all_steps_skipped"`` (every step of this invocation skipped as non-finite),
+    ``"ended_nonfinite"`` (with ``--skip-nonfinite``, the last step was skipped: the final
+    parameters give a non-finite loss or gradient),
     ``"interrupted"`` (by ``signal``, after saving) or ``"nothing_to_do"`` (a resume already at
     its last step; nothing was written and ``params`` is ``None``).
     """
@@ -700,6 +702,7 @@ def _loop(
     skipped = skipped_at_start = int(distributed.to_host(state.skipped))
     bad_step, timed_steps, timed_seconds = None, 0, 0.0
     evaluation = None
+    last_finite = True
     began = time.perf_counter()
 
     def stop_requested() -> bool:
@@ -741,6 +744,7 @@ def _loop(
                 evaluation=evaluation if at_epoch_end else None,
             )
             skipped, state = chunk.skipped, chunk.state
+            last_finite = bool(chunk.finite[-1])
             if chunk.bad_step >= 0:
                 bad_step = chunk.bad_step
                 losses.append(chunk.losses[: bad_step - chunk.start + 1])
@@ -771,6 +775,10 @@ def _loop(
             saved.append(checkpointer.save(state, metadata | {"skipped": skipped}))
     elif bad_step is None and end > start and skipped - skipped_at_start == end - start:
         status = "all_steps_skipped"  # only --skip-nonfinite counts skipped steps
+    elif bad_step is None and end > start and not last_finite:
+        # The final parameters gave the last step a non-finite loss or gradient: whatever was
+        # trained before, the run did not end with a usable model.
+        status = "ended_nonfinite"
     return Result(
         status=status,
         params=distributed.to_host(state.train.params),
