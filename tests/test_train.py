@@ -127,6 +127,28 @@ def test_the_guard_freezes_or_skips_a_non_finite_step(guard):
         assert int(state.skipped) == 2 and int(state.train.step) == 4
 
 
+def _sqrt_loss(params, batch):
+    """Finite (0) at params 0, but with an infinite gradient there."""
+    return jnp.sum(jnp.sqrt(params) * batch)
+
+
+def test_non_finite_gradients_under_a_finite_loss():
+    """Stopping reads the loss: the poisoned update shows as the next step's loss. Skipping
+    checks the gradients too, so the parameters stay clean."""
+    batch = jnp.ones((1,), jnp.float32)
+
+    def start():  # a fresh state per run: the runner donates it
+        return init_loop_state(jnp.zeros((1,), jnp.float32), optax.sgd)
+
+    stop = make_runner(_sqrt_loss, optax.sgd, guard="stop")
+    state, (_, finite) = stop(start(), batch, 0.1, length=3)
+    assert finite.tolist() == [True, False, False] and int(state.bad_step) == 1
+    skip = make_runner(_sqrt_loss, optax.sgd, guard="skip")
+    state, (_, finite) = skip(start(), batch, 0.1, length=3)
+    assert finite.tolist() == [False, False, False] and int(state.skipped) == 3
+    assert state.train.params.tolist() == [0.0]
+
+
 def test_fit_checks_its_options_before_compiling():
     with pytest.raises(ValueError, match="steps"):
         fit(_explodes, optax.sgd, jnp.ones(1), jnp.ones(1), steps=0, learning_rate=0.1)
