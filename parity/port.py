@@ -1,0 +1,396 @@
+"""Any torch module against its NNX port: copy weights across, train both, judge, name what broke.
+
+:func:`load_torch` and :func:`to_torch` move a state dict between a ``torch.nn.Module`` and a
+``jaxnets.nn`` model by torch path (``jaxnets.nn.load_state_dict`` owns the layouts).
+:func:`check_port` casts both to float64 and/or float32, loads the torch weights into a copy of
+the NNX model, trains both on the same batches (the torch optimiser and scheduler translated to
+``jaxnets.optim``), and judges with ``parity.compare``'s rules every module's output at the first
+step, every parameter's first-step gradient, the loss trajectory and the buffers after the run;
+:func:`assert_port` raises when anything breaks its rule. Everything that can be refused is
+refused before anything runs: modules that do not match path for path, active dropout, an
+optimiser or option ``jaxnets.optim`` does not carry over, inputs in the wrong layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import torch
+from flax import nnx
+
+from jaxnets import losses as jax_losses
+from jaxnets import nn
+from parity import optim_map, port_jax, port_report, port_torch
+from parity.port_jax import StructureError
+from parity.port_report import PortReport
+
+__all__ = ["StructureError", "PortReport", "load_torch", "to_torch", "check_port", "assert_port"]
+
+DTypeName = Literal["float64", "float32", "both"]
+TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+LossSpec = str | tuple[Callable[..., Any], Callable[..., Any]] | None
+
+
+def load_torch(jax_module: nnx.Module, torch_module: torch.nn.Module) -> None:
+    """Copy ``torch_module``'s parameters and buffers into ``jax_module`` in place.
+
+    Keys are matched by torch path, strictly: every missing, unexpected and wrong-shape key is
+    listed in one ``jaxnets.nn.StateDictError``.
+
+    >>> from jaxnets.nn import Linear
+    >>> torch_fc, jax_fc = torch.nn.Linear(3, 2), Linear(3, 2, rngs=nnx.Rngs(0))
+    >>> load_torch(jax_fc, torch_fc)
+    >>> bool(np.array_equal(jax_fc.kernel[...], torch_fc.weight.detach().numpy().T))
+    True
+    """
+    state = {k: v.detach().cpu().numpy() for k, v in torch_module.state_dict().items()}
+    nn.load_state_dict(jax_module, state)
+
+
+def to_torch(jax_module: nnx.Module, torch_module: torch.nn.Module) -> None:
+    """Write ``jax_module``'s parameters and buffers into ``torch_module`` (strict, in place).
+
+    ``load_torch`` then ``to_torch`` gives back torch's tensors bit for bit.
+    """
+    # np.array copies: torch.from_numpy warns on the read-only views JAX hands out.
+    state = {k: torch.from_numpy(np.array(v)) for k, v in nn.state_dict(jax_module).items()}
+    torch_module.load_state_dict(state)
+
+
+def _dtypes(dtype: str) -> list[str]:
+    if dtype == "both":
+        return ["float64", "float32"]
+    if dtype in TORCH_DTYPES:
+        return [dtype]
+    raise ValueError(f"dtype must be 'float64', 'float32' or 'both', got {dtype!r}")
+
+
+def _batches(batch: Any, steps: int, has_target: bool) -> list[tuple[tuple[Any, ...], Any]]:
+    """``[(inputs, target)]`` per step from one tuple or a list of per-step tuples."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if isinstance(batch, list):
+        if len(batch) != steps:
+            raise ValueError(f"batch is a list of {len(batch)} per-step batches but steps={steps}")
+        per_step = batch
+    elif isinstance(batch, tuple):
+        per_step = [batch] * steps
+    else:
+        raise TypeError(
+            "batch must be a tuple (inputs..., target) of tensors, or a list of them (one per "
+            f"step), got {type(batch).__name__}"
+        )
+    out = []
+    for i, item in enumerate(per_step):
+        if not isinstance(item, tuple) or len(item) < (2 if has_target else 1):
+            want = "(inputs..., target)" if has_target else "(inputs...) (loss=None: no target)"
+            raise ValueError(f"batch for step {i} must be a tuple {want}, got {item!r:.80}")
+        out.append((item[:-1], item[-1]) if has_target else (item, None))
+    return out
+
+
+def _loss_pair(
+    loss: LossSpec, loss_kwargs: dict[str, Any] | None
+) -> tuple[Callable[[Any, Any], Any], Callable[[Any, Any], Any]]:
+    """``(torch_loss, jax_loss)``, each ``(output, target) -> scalar``."""
+    kwargs = dict(loss_kwargs or {})
+    if loss is None:
+        if kwargs:
+            raise ValueError("loss_kwargs given without a loss")
+
+        def torch_sum(output: Any, _: Any) -> torch.Tensor:
+            return sum(t.sum() for t in port_torch.tensor_leaves(output))
+
+        def jax_sum(output: Any, _: Any) -> jax.Array:
+            return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(output))
+
+        return torch_sum, jax_sum
+    if isinstance(loss, str):
+        torch_fn = getattr(torch.nn.functional, loss, None)
+        jax_fn = getattr(jax_losses, loss, None)
+        if torch_fn is None or jax_fn is None:
+            raise ValueError(
+                f"loss {loss!r} must name a function of both torch.nn.functional and "
+                f"jaxnets.losses ({', '.join(jax_losses.__all__)}), or be a (torch_fn, jax_fn) pair"
+            )
+    elif isinstance(loss, tuple) and len(loss) == 2 and all(map(callable, loss)):
+        torch_fn, jax_fn = loss
+    else:
+        raise TypeError(f"loss must be a name, a (torch_fn, jax_fn) pair or None, got {loss!r}")
+    return (lambda out, target: torch_fn(out, target, **kwargs)), (
+        lambda out, target: jax_fn(out, target, **kwargs)
+    )
+
+
+def _check_structure(torch_module: torch.nn.Module, jax_module: nnx.Module) -> None:
+    torch_paths = [path for path, _ in torch_module.named_modules()]
+    jax_paths = [path for path, _ in nn.named_modules(jax_module)]
+    only_torch = [p or "(root)" for p in torch_paths if p not in set(jax_paths)]
+    only_jax = [p or "(root)" for p in jax_paths if p not in set(torch_paths)]
+    if only_torch or only_jax:
+        raise StructureError(
+            "the modules cannot be matched path for path: only in torch: "
+            f"{', '.join(only_torch) or '-'}; only in jax: {', '.join(only_jax) or '-'}"
+        )
+
+
+def _jax_dropout_active(sub: nnx.Module) -> bool:
+    if "Dropout" not in type(sub).__name__:
+        return False
+    p = getattr(sub, "p", getattr(sub, "rate", 0.0))
+    training = getattr(sub, "training", None)
+    if training is None:
+        training = not getattr(sub, "deterministic", False)
+    return bool(p > 0 and training)
+
+
+def _check_dropout(torch_module: torch.nn.Module, jax_module: nnx.Module) -> None:
+    # The two frameworks draw different masks: no rule can judge a run through them.
+    dropout = torch.nn.modules.dropout._DropoutNd
+    active = [
+        f"torch {path or '(root)'} (p={sub.p})"
+        for path, sub in torch_module.named_modules()
+        if isinstance(sub, dropout) and sub.p > 0 and sub.training
+    ]
+    active += [
+        f"jax {path or '(root)'}"
+        for path, sub in nn.named_modules(jax_module)
+        if _jax_dropout_active(sub)
+    ]
+    if active:
+        raise ValueError(
+            "active dropout draws different masks in torch and JAX, so the runs cannot be "
+            f"compared: {', '.join(active)}; call .eval() on both models or use p=0"
+        )
+
+
+def _check_layout(torch_module: torch.nn.Module, inputs: Sequence[Any], channels_last: bool):
+    """When the first layer with parameters is a convolution, its input's channel axis."""
+    first = next(
+        (
+            (path, sub)
+            for path, sub in torch_module.named_modules()
+            if next(sub.children(), None) is None and next(sub.parameters(), None) is not None
+        ),
+        None,
+    )
+    if first is None or not isinstance(first[1], torch.nn.modules.conv._ConvNd):
+        return
+    path, conv = first
+    images = [
+        x for x in inputs if isinstance(x, torch.Tensor) and x.is_floating_point() and x.ndim >= 3
+    ]
+    if not images:
+        return
+    shape, channels = tuple(images[0].shape), conv.in_channels
+    if channels_last and shape[1] != channels:
+        raise ValueError(
+            f"channels_last=True takes inputs in torch's layout (N, C, *spatial) and moves C "
+            f"last for JAX; got shape {shape}, but the first convolution {path!r} has "
+            f"{channels} input channels"
+        )
+    if not channels_last and shape[1] == channels and shape[-1] != channels:
+        raise ValueError(
+            f"input of shape {shape} is channels-first, but jaxnets convolutions take "
+            f"channels-last inputs; pass channels_last=True (first convolution {path!r})"
+        )
+
+
+def _torch_value(value: Any, dtype: torch.dtype) -> Any:
+    if isinstance(value, torch.Tensor) and value.is_floating_point():
+        return value.detach().to(dtype)
+    return value
+
+
+def _jax_value(value: Any, dtype: str, channels_last: bool) -> Any:
+    if not isinstance(value, torch.Tensor):
+        return value
+    array = value.detach().cpu().numpy()
+    if np.issubdtype(array.dtype, np.floating):
+        array = array.astype(dtype)
+        if channels_last and array.ndim >= 3:
+            array = np.moveaxis(array, 1, -1)
+    return jnp.asarray(array)
+
+
+def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:
+    return {
+        path: [np.moveaxis(a, 1, -1) if a.ndim >= 3 else a for a in arrays]
+        for path, arrays in outputs.items()
+    }
+
+
+def _run_torch(
+    torch_module, batches, loss_fn, optimizer, scheduler, dtype: str
+) -> port_torch.TorchRun:
+    """The torch run in ``dtype``; the caller's objects are restored after it."""
+    torch_dtype = TORCH_DTYPES[dtype]
+    cast = [
+        (tuple(_torch_value(x, torch_dtype) for x in inputs), _torch_value(target, torch_dtype))
+        for inputs, target in batches
+    ]
+    with port_torch.borrowed(torch_module, optimizer, scheduler, torch_dtype):
+        return port_torch.train(torch_module, cast, loss_fn, optimizer, scheduler)
+
+
+def _start_state(torch_module: torch.nn.Module, dtype: str) -> dict[str, np.ndarray]:
+    """torch's state as ``port_torch.borrowed`` casts it for a ``dtype`` run."""
+    state = {}
+    for key, value in torch_module.state_dict().items():
+        array = port_torch.host(value)
+        state[key] = array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array
+    return state
+
+
+def check_port(
+    torch_module: torch.nn.Module,
+    jax_module: nnx.Module,
+    batch: tuple[Any, ...] | list[tuple[Any, ...]],
+    *,
+    loss: LossSpec = None,
+    loss_kwargs: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    steps: int = 1,
+    dtype: DTypeName = "both",
+    channels_last: bool = False,
+) -> PortReport:
+    """Train ``torch_module`` and its NNX port side by side and judge every step's numbers.
+
+    Args:
+      torch_module: the original; its parameters, buffers and gradients, and the optimiser's
+        and scheduler's state, are restored afterwards.
+      jax_module: the port, made of ``jaxnets.nn`` layers with torch's attribute names; it is
+        not changed (a copy is loaded and trained).
+      batch: a tuple of tensors ``(inputs..., target)`` used at every step, or a list of such
+        tuples, one per step; with ``loss=None`` the tuple is all inputs.
+      loss: a ``torch.nn.functional`` name that ``jaxnets.losses`` also has, a
+        ``(torch_fn, jax_fn)`` pair called as ``fn(output, target, **loss_kwargs)``, or ``None``
+        for the sum of the outputs.
+      loss_kwargs: keyword arguments of the loss.
+      optimizer: a fresh ``torch.optim`` optimiser of ``torch_module``'s parameters, translated
+        group by group to ``jaxnets.optim``; ``None`` compares one forward and backward pass.
+      scheduler: a fresh LR scheduler of ``optimizer``, stepped after every optimiser step.
+      steps: training steps.
+      dtype: ``"float64"`` (the proof of equal algorithms), ``"float32"`` (judged against the
+        float64 run, which it then also needs from torch) or ``"both"``.
+      channels_last: float inputs of rank >= 3 go to the JAX model as ``(N, *spatial, C)``, and
+        torch's per-module outputs of rank >= 3 are compared after the same move.
+
+    Returns:
+      A :class:`PortReport`: ``passed``, ``first_divergence``, a row per module output,
+      parameter gradient, buffer and loss trajectory in each dtype; ``str()`` is a table.
+
+    Raises:
+      StructureError: module paths that do not match (both sides' leftovers listed).
+      jaxnets.nn.StateDictError: parameters or buffers that do not fit.
+      parity.optim_map.UnsupportedOptimizer: what ``jaxnets.optim`` does not carry over.
+      ValueError: active dropout, inputs in the wrong layout, bad arguments.
+    """
+    dtypes = _dtypes(dtype)
+    batches = _batches(batch, steps, has_target=loss is not None)
+    torch_loss, jax_loss = _loss_pair(loss, loss_kwargs)
+    if optimizer is None and (scheduler is not None or steps > 1):
+        raise ValueError("scheduler= and steps > 1 need an optimizer= to train with")
+    _check_structure(torch_module, jax_module)
+    _check_dropout(torch_module, jax_module)
+    param_names = {id(p): name for name, p in torch_module.named_parameters()}
+    tx = None
+    if optimizer is not None:
+        tx, _ = optim_map.translate(optimizer, scheduler, param_names)
+    _check_layout(torch_module, batches[0][0], channels_last)
+    torch_dtypes = ["float64"] if dtypes == ["float32"] else []  # float32's truth
+    torch_dtypes += dtypes
+    with jax.enable_x64(True):  # float64 runs need it; float32 runs keep double scalars too
+        # Loading the weights first raises a StateDictError before anything runs.
+        models = {
+            d: port_jax.prepared(jax_module, _start_state(torch_module, d), d) for d in dtypes
+        }
+        torch_runs = {
+            d: _run_torch(torch_module, batches, torch_loss, optimizer, scheduler, d)
+            for d in torch_dtypes
+        }
+        leaves = {p for p, m in torch_module.named_modules() if next(m.children(), None) is None}
+        rows: list[port_report.Row] = []
+        loss_log: dict[str, dict[str, list[float]]] = {}
+        for d in dtypes:
+            jax_batches = [
+                (
+                    tuple(_jax_value(x, d, channels_last) for x in inputs),
+                    _jax_value(target, d, channels_last=False),
+                )
+                for inputs, target in batches
+            ]
+            jax_run = port_jax.train(models[d], jax_batches, jax_loss, tx)
+            run = torch_runs[d]
+            rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last)
+            loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}
+    return PortReport(rows, loss_log)
+
+
+def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[port_report.Row]:
+    """Every row of one dtype run, in the order the report reads them."""
+    torch_outputs = _channels_last(run.outputs) if channels_last else run.outputs
+    sides = [jax_run.outputs, torch_outputs]
+    grads = [jax_run.grads, run.grads]
+    buffers = [jax_run.buffers, run.buffers]
+    losses = [jax_run.losses, run.losses]
+    if dtype == "float32":
+        sides.append(_channels_last(truth.outputs) if channels_last else truth.outputs)
+        grads.append(truth.grads)
+        buffers.append(truth.buffers)
+        losses.append(truth.losses)
+    steps = len(run.losses)
+    return [
+        *port_report.output_rows(dtype, run.order, leaves, sides),
+        port_report.loss_row(dtype, losses),
+        *port_report.grad_rows(dtype, list(run.grads), grads),
+        *port_report.buffer_rows(dtype, list(run.buffers), buffers, steps),
+    ]
+
+
+def assert_port(
+    torch_module: torch.nn.Module,
+    jax_module: nnx.Module,
+    batch: tuple[Any, ...] | list[tuple[Any, ...]],
+    *,
+    loss: LossSpec = None,
+    loss_kwargs: dict[str, Any] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    steps: int = 1,
+    dtype: DTypeName = "both",
+    channels_last: bool = False,
+) -> PortReport:
+    """:func:`check_port` (same arguments), raising when the port breaks any rule.
+
+    Returns:
+      The report, when the port passes.
+
+    Raises:
+      AssertionError: naming the first diverging layer (or parameter, buffer, loss), the step
+        and dtype, the values there, followed by the whole report table.
+    """
+    report = check_port(
+        torch_module,
+        jax_module,
+        batch,
+        loss=loss,
+        loss_kwargs=loss_kwargs,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        steps=steps,
+        dtype=dtype,
+        channels_last=channels_last,
+    )
+    first = report.first_divergence
+    if first is not None:
+        raise AssertionError(
+            f"port diverges first at {first.layer!r} ({first.quantity}, step {first.step}, "
+            f"{first.dtype}): {first.detail}\n{report}"
+        )
+    return report

@@ -1,0 +1,213 @@
+"""The JAX half of a port check: a copy of the NNX module, trained by one jit-compiled step.
+
+The user's module is never changed: :func:`prepared` casts a copy to the run's dtype and loads the
+torch weights into it. :func:`train` splits it (``nnx.split``) into parameters, keyed by their
+torch names so that torch's param groups label them directly, and the rest (BatchNorm statistics,
+random streams); the compiled step merges them back, takes ``jax.value_and_grad`` of the loss,
+returns the updated rest and applies the translated optimiser. The same traced forward pass
+records every submodule's output (:func:`recording`): each instance's class is swapped for a
+cached subclass whose ``__call__`` records, then swapped back, so the user's classes and
+instances are never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import operator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+
+from jaxnets import nn
+
+Batch = tuple[tuple[Any, ...], Any]
+NnxPath = tuple[Any, ...]
+
+
+class StructureError(ValueError):
+    """The torch and NNX modules cannot be matched path for path."""
+
+
+@dataclass
+class JaxRun:
+    """What one JAX run recorded; gradients and buffers in torch's layouts and names."""
+
+    losses: np.ndarray
+    grads: dict[str, np.ndarray]
+    outputs: dict[str, list[np.ndarray]]
+    buffers: dict[str, np.ndarray]
+
+
+def _dotted(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _param_attrs(sub: nnx.Module) -> dict[str, str]:
+    """``{torch local name: attribute}`` of a module's own tensors, as ``jaxnets.nn`` names them:
+    a layer's ``torch_state()``, else (a user's module) its ``nnx.Param`` attributes as they are.
+    """
+    hook = getattr(sub, "torch_state", None)
+    if callable(hook):
+        return {local: entry.attr for local, entry in hook().items()}
+    return {name: name for name, value in vars(sub).items() if isinstance(value, nnx.Param)}
+
+
+def param_paths(module: nnx.Module) -> dict[str, NnxPath]:
+    """Each ``nnx.Param``'s torch name, keyed to its path in the NNX state.
+
+    Raises:
+      StructureError: a parameter that no torch key names.
+    """
+    names: dict[int, str] = {}
+    for path, sub in nn.named_modules(module):
+        for local, attr in _param_attrs(sub).items():
+            variable = operator.attrgetter(attr)(sub)
+            names.setdefault(id(variable), _dotted(path, local))
+    paths, unnamed = {}, []
+    for nnx_path, variable in nnx.to_flat_state(nnx.state(module, nnx.Param)):
+        if id(variable) in names:
+            paths[names[id(variable)]] = tuple(nnx_path)
+        else:
+            unnamed.append("/".join(str(p) for p in nnx_path))
+    if unnamed:
+        raise StructureError(
+            "nnx.Param(s) with no torch name (no layer's torch_state() lists them): "
+            + ", ".join(unnamed)
+        )
+    return paths
+
+
+def _cast(value: Any, dtype: jnp.dtype) -> Any:
+    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
+        return value.astype(dtype)
+    return value
+
+
+def prepared(module: nnx.Module, torch_state: dict[str, np.ndarray], dtype: Any) -> nnx.Module:
+    """A copy of ``module`` with floating state in ``dtype`` holding ``torch_state``."""
+    graphdef, state = nnx.split(module)
+    copy = nnx.merge(graphdef, jax.tree.map(lambda v: _cast(v, dtype), state))
+    nn.load_state_dict(copy, torch_state)
+    return copy
+
+
+_RECORDER: contextvars.ContextVar[Callable[[nnx.Module, Any], None] | None] = (
+    contextvars.ContextVar("parity_port_recorder", default=None)
+)
+
+
+@functools.cache
+def _recording_class(cls: type) -> type:
+    """``cls`` with a ``__call__`` that also hands its output to the active recorder."""
+
+    def __call__(self: nnx.Module, *args: Any, **kwargs: Any) -> Any:
+        out = cls.__call__(self, *args, **kwargs)
+        record = _RECORDER.get()
+        if record is not None:
+            record(self, out)
+        return out
+
+    namespace = {
+        "__call__": __call__,
+        "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__,
+    }
+    return type(cls.__name__, (cls,), namespace)
+
+
+@contextlib.contextmanager
+def recording(module: nnx.Module) -> Iterator[dict[str, list[Any]]]:
+    """Within the block, every call of a submodule appends its output leaves to
+    ``{torch path: [arrays]}`` (call order per module); works while tracing too."""
+    named = nn.named_modules(module)
+    path_of = {id(sub): path for path, sub in named}
+    outputs: dict[str, list[Any]] = {}
+
+    def record(sub: nnx.Module, out: Any) -> None:
+        if id(sub) in path_of:
+            outputs.setdefault(path_of[id(sub)], []).extend(jax.tree.leaves(out))
+
+    swapped = {id(sub): (sub, type(sub)) for _, sub in named}
+    token = _RECORDER.set(record)
+    try:
+        # object.__setattr__: nnx.Module's own __setattr__ would treat __class__ as a field.
+        for sub, cls in swapped.values():
+            object.__setattr__(sub, "__class__", _recording_class(cls))
+        yield outputs
+    finally:
+        for sub, cls in swapped.values():
+            object.__setattr__(sub, "__class__", cls)
+        _RECORDER.reset(token)
+
+
+def _state(arrays: dict[str, jax.Array], paths: dict[str, NnxPath]) -> nnx.State:
+    return nnx.from_flat_state([(paths[name], value) for name, value in arrays.items()])
+
+
+def _train_step(
+    graphdef: nnx.GraphDef,
+    paths: dict[str, NnxPath],
+    loss_fn: Callable[[Any, Any], jax.Array],
+    tx: optax.GradientTransformation | None,
+    params: dict[str, jax.Array],
+    rest: nnx.State,
+    opt_state: Any,
+    inputs: tuple[Any, ...],
+    target: Any,
+) -> tuple[Any, ...]:
+    """One step: ``(params, rest, opt_state)`` after it, and this step's loss, gradients and
+    per-module outputs (recorded in the traced forward pass itself)."""
+
+    def loss_of(params: dict[str, jax.Array]) -> tuple[jax.Array, nnx.State]:
+        # Fresh variables at this trace level: BatchNorm writes its statistics into them.
+        model = nnx.merge(graphdef, _state(params, paths), jax.tree.map(lambda v: v, rest))
+        with recording(model) as outputs:
+            output = model(*inputs)
+        return loss_fn(output, target), (nnx.split(model, nnx.Param, ...)[2], outputs)
+
+    (loss, (new_rest, outputs)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
+    if tx is not None:
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+    return params, new_rest, opt_state, loss, grads, outputs
+
+
+def train(
+    module: nnx.Module,
+    batches: Sequence[Batch],
+    loss_fn: Callable[[Any, Any], jax.Array],
+    tx: optax.GradientTransformation | None,
+) -> JaxRun:
+    """Train a copy of ``module`` one compiled step per batch; record what ``JaxRun`` holds."""
+    paths = param_paths(module)
+    graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
+    flat = dict(nnx.to_flat_state(param_state))
+    params = {name: flat[path].get_value() for name, path in paths.items()}
+    opt_state = tx.init(params) if tx is not None else None
+    step = jax.jit(functools.partial(_train_step, graphdef, paths, loss_fn, tx))
+    losses, first_grads, first_outputs = [], None, None
+    for inputs, target in batches:
+        params, rest, opt_state, loss, grads, outputs = step(
+            params, rest, opt_state, inputs, target
+        )
+        losses.append(float(loss))
+        if first_grads is None:
+            first_grads = grads
+            first_outputs = {p: [np.asarray(a) for a in arrays] for p, arrays in outputs.items()}
+    # The protocol's own state_dict turns the gradients into torch's layouts.
+    grads_torch = nn.state_dict(nnx.merge(graphdef, _state(first_grads, paths), rest))
+    final = nn.state_dict(nnx.merge(graphdef, _state(params, paths), rest))
+    return JaxRun(
+        np.asarray(losses, np.float64),
+        {name: grads_torch[name] for name in paths},
+        first_outputs,
+        {k: v for k, v in final.items() if k not in paths},
+    )
