@@ -165,7 +165,8 @@ def translate(
             f"torch.optim.{class_name} has no jaxnets.optim counterpart (carried over: "
             f"{', '.join(FACTORIES)})"
         )
-    if len(optimizer.state):
+    # A fresh optimiser holds no state, or (Adagrad) state it built with a step count of 0.
+    if any(float(state.get("step", 1)) != 0 for state in optimizer.state.values()):
         raise UnsupportedOptimizer(
             f"{class_name} has already stepped (it holds state): pass a fresh optimiser"
         )

@@ -50,6 +50,19 @@ def host(tensor: torch.Tensor) -> np.ndarray:
     return tensor.detach().cpu().numpy().copy()
 
 
+def _cast_state(state: dict[str, Any], dtype: torch.dtype) -> dict[str, Any]:
+    """A copy of one parameter's optimiser state (Adagrad fills it when built) for a ``dtype``
+    run: floating tensors cast, ``step`` kept, as torch's ``Optimizer.load_state_dict`` does."""
+    out = {}
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor):
+            cast = value.is_floating_point() and key != "step"
+            out[key] = value.to(dtype, copy=True) if cast else value.clone()
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
 @contextlib.contextmanager
 def borrowed(
     module: torch.nn.Module, optimizer: Any, scheduler: Any, dtype: torch.dtype
@@ -76,12 +89,14 @@ def borrowed(
         else []
     )
     # Swapped, not copied: the state is keyed by the parameters themselves.
-    saved_state = optimizer.state if optimizer is not None else None
+    saved_state = optimizer.state if optimizer is not None else {}
     saved_flag = getattr(optimizer, "_opt_called", None)
     saved_scheduler = copy.deepcopy(scheduler.state_dict()) if scheduler is not None else None
     try:
         if optimizer is not None:
-            optimizer.state = collections.defaultdict(dict)
+            optimizer.state = collections.defaultdict(
+                dict, {p: _cast_state(s, dtype) for p, s in saved_state.items()}
+            )
         with torch.no_grad():
             for p in params:
                 p.data = p.data.to(dtype, copy=True) if p.is_floating_point() else p.data.clone()

@@ -171,8 +171,19 @@ def test_sequence_model_with_the_wrong_layer_norm_eps_fails_at_the_norm():
     assert "norm" in str(report) and "FAIL" in str(report)
 
 
-@pytest.mark.parametrize("make_scheduler", ["step", "one_cycle"])
-def test_two_param_groups_and_a_scheduler(make_scheduler):
+SCHEDULERS = {
+    "step": lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5),
+    "multi_step": lambda opt: torch.optim.lr_scheduler.MultiStepLR(opt, [1, 3, 3], gamma=0.7),
+    "cosine": lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=5, eta_min=0.01),
+    "linear": lambda opt: torch.optim.lr_scheduler.LinearLR(opt, 0.25, total_iters=4),
+    "one_cycle": lambda opt: torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=[0.5, 0.2], total_steps=STEPS, cycle_momentum=False
+    ),
+}
+
+
+@pytest.mark.parametrize("scheduler_name", sorted(SCHEDULERS))
+def test_two_param_groups_and_a_scheduler(scheduler_name):
     torch.manual_seed(1)
     model = TorchSequenceModel()
     optimizer = torch.optim.SGD(
@@ -184,12 +195,7 @@ def test_two_param_groups_and_a_scheduler(make_scheduler):
         momentum=0.9,
         weight_decay=0.01,
     )
-    if make_scheduler == "step":
-        scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
-    else:
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[0.5, 0.2], total_steps=STEPS, cycle_momentum=False
-        )
+    scheduler = SCHEDULERS[scheduler_name](optimizer)
     batch = (torch.randint(0, 12, (4, 5)), torch.randn(4, 2))
     report = check_port(
         model,

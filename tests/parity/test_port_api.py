@@ -103,6 +103,41 @@ def test_forward_and_gradients_only_with_the_sum_of_outputs():
     assert first_outputs == ["fc1", "bn", "drop", "fc2"]  # torch's execution order
 
 
+OPTIMIZERS = {
+    "SGD": {"lr": 0.1, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
+    "Adam": {
+        "lr": torch.tensor(0.05),
+        "amsgrad": True,
+        "weight_decay": 0.1,
+        "decoupled_weight_decay": True,
+    },
+    "AdamW": {"lr": 0.05, "betas": (0.8, 0.9), "maximize": True},
+    "RMSprop": {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.01},
+    "Adagrad": {"lr": 0.1, "lr_decay": 0.1, "initial_accumulator_value": 0.1},
+    "Adadelta": {"lr": 1.0, "rho": 0.5, "weight_decay": 0.01},
+    "Adamax": {"lr": 0.05, "weight_decay": 0.01},
+    "NAdam": {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True},
+    "RAdam": {"lr": 0.05, "weight_decay": 0.1, "decoupled_weight_decay": True},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimiser_is_translated_with_its_options(name):
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    optimizer = getattr(torch.optim, name)(model.parameters(), **OPTIMIZERS[name])
+    report = check_port(
+        model,
+        nn.Linear(4, 3, rngs=nnx.Rngs(0)),
+        _batch(),
+        loss="cross_entropy",
+        optimizer=optimizer,
+        steps=6,  # past RAdam's switch to the adaptive step
+        dtype="float64",
+    )
+    assert report.passed, str(report)
+
+
 def test_a_wrong_buffer_update_is_named():
     model = _torch_mlp()
     report = check_port(
