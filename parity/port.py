@@ -56,8 +56,8 @@ def to_torch(jax_module: nnx.Module, torch_module: torch.nn.Module) -> None:
 
     ``load_torch`` then ``to_torch`` gives back torch's tensors bit for bit.
     """
-    # np.array copies: torch.from_numpy warns on the read-only views JAX hands out.
-    state = {k: torch.from_numpy(np.array(v)) for k, v in nn.state_dict(jax_module).items()}
+    # state_dict's arrays are fresh writable copies, which torch.from_numpy takes as they are.
+    state = {k: torch.from_numpy(v) for k, v in nn.state_dict(jax_module).items()}
     torch_module.load_state_dict(state)
 
 
