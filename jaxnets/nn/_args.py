@@ -37,7 +37,7 @@ def probability(name: str, p: float) -> float:
 def expect_rank(layer: str, x: jax.Array, ranks: Sequence[int], layout: str) -> None:
     if x.ndim not in ranks:
         wanted = " or ".join(f"{r}-D" for r in ranks)
-        raise ValueError(f"{layer} expected {wanted} input ({layout}), got shape {x.shape}")
+        raise ValueError(f"{layer} expected {wanted} input {layout}, got shape {x.shape}")
 
 
 def expect_channels(layer: str, x: jax.Array, channels: int) -> None:

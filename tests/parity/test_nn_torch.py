@@ -20,9 +20,9 @@ def _torch_linear(fan_in, fan_out):
     return layer.weight.detach().numpy().ravel(), layer.bias.detach().numpy()
 
 
-def _torch_conv(c_in, c_out, k):
+def _torch_layer(name, *args, **kwargs):
     torch.manual_seed(0)
-    layer = torch.nn.Conv2d(c_in, c_out, k)
+    layer = getattr(torch.nn, name)(*args, **kwargs)
     return layer.weight.detach().numpy().ravel(), layer.bias.detach().numpy()
 
 
@@ -30,9 +30,24 @@ def _torch_conv(c_in, c_out, k):
     "make_jax,make_torch,fan_in",
     [
         (lambda r: nn.Linear(64, 3000, rngs=r), lambda: _torch_linear(64, 3000), 64),
-        (lambda r: nn.Conv2d(16, 2000, 3, rngs=r), lambda: _torch_conv(16, 2000, 3), 144),
+        (
+            lambda r: nn.Conv2d(16, 2000, 3, rngs=r),
+            lambda: _torch_layer("Conv2d", 16, 2000, 3),
+            144,
+        ),
+        (
+            lambda r: nn.Conv1d(8, 2000, 5, groups=2, rngs=r),
+            lambda: _torch_layer("Conv1d", 8, 2000, 5, groups=2),
+            20,
+        ),
+        # torch's fan-in for a transposed convolution is its weight's axis 1: out/groups * k*k.
+        (
+            lambda r: nn.ConvTranspose2d(6, 2000, 3, groups=2, rngs=r),
+            lambda: _torch_layer("ConvTranspose2d", 6, 2000, 3, groups=2),
+            9000,
+        ),
     ],
-    ids=["Linear", "Conv2d"],
+    ids=["Linear", "Conv2d", "Conv1d", "ConvTranspose2d"],
 )
 def test_torch_default_init_is_torch_distribution(make_jax, make_torch, fan_in):
     layer = make_jax(nnx.Rngs(0))
@@ -42,7 +57,36 @@ def test_torch_default_init_is_torch_distribution(make_jax, make_torch, fan_in):
         ours = np.asarray(ours).ravel()
         assert ours.size >= 2000 and theirs.size >= 2000
         assert np.all(np.abs(ours) <= bound) and np.all(np.abs(theirs) <= bound)
+        assert np.max(np.abs(ours)) > 0.99 * bound
         assert stats.ks_2samp(ours, theirs).pvalue > KS_LEVEL
+
+
+def test_embedding_init_is_standard_normal_like_torch():
+    ours = nn.Embedding(1000, 8, padding_idx=3, rngs=nnx.Rngs(0)).weight[...]
+    torch.manual_seed(0)
+    theirs = torch.nn.Embedding(1000, 8, padding_idx=3).weight.detach().numpy()
+    np.testing.assert_array_equal(ours[3], theirs[3])  # both zero
+    rows = np.arange(1000) != 3
+    ours, theirs = np.asarray(ours)[rows].ravel(), theirs[rows].ravel()
+    assert stats.ks_2samp(ours, theirs).pvalue > KS_LEVEL
+    assert stats.kstest(ours, "norm").pvalue > KS_LEVEL
+
+
+@pytest.mark.parametrize(
+    "make_jax,make_torch",
+    [
+        (lambda: nn.BatchNorm2d(5), lambda: torch.nn.BatchNorm2d(5)),
+        (lambda: nn.LayerNorm((2, 3)), lambda: torch.nn.LayerNorm((2, 3))),
+        (lambda: nn.GroupNorm(1, 4), lambda: torch.nn.GroupNorm(1, 4)),
+    ],
+    ids=["BatchNorm2d", "LayerNorm", "GroupNorm"],
+)
+def test_norm_init_equals_torch(make_jax, make_torch):
+    ours, theirs = nn.state_dict(make_jax()), make_torch().state_dict()
+    assert list(ours) == list(theirs)
+    for key, value in theirs.items():
+        np.testing.assert_array_equal(ours[key], value.numpy(), err_msg=key)
+        assert ours[key].dtype == value.numpy().dtype, key
 
 
 def test_flax_default_init_fails_the_same_check():
