@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from parity.runner import Result
+from parity.runner import Result, SweepRow
 
-# max|dL| is jaxnets against torch in the same dtype; the float32 rule itself is judged against
-# the float64 run, as its rule column says.
+# max|dL| and max rel|dg| are jaxnets against torch in the same dtype; the float32 rules
+# themselves are judged against the float64 run, as the loss rule column says.
 COLUMNS = ("experiment", "dtype", "steps", "max|dL|", "max rel|dg|", "loss rule", "result")
 
 
@@ -46,6 +46,21 @@ def table(results: Sequence[Result]) -> str:
             lines.append(f"{r.experiment} {r.dtype}: {figures}")
         lines += [f"{r.experiment} {r.dtype} FAILED {msg}" for msg in r.failures()]
         lines += [f"{r.experiment} {r.dtype} note (not a parity rule) {msg}" for msg in r.notes()]
+    return "\n".join(lines)
+
+
+def sweep_table(rows: Sequence[SweepRow]) -> str:
+    """:func:`parity.runner.float32_gradient_sweep` as a Markdown table (ratios above 1 fail)."""
+    lines = [
+        "| batch | runs | rule: worst ratio | where | fixed 1e-5: worst ratio | where "
+        "| failed runs |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.batch_size} | {r.runs} | {r.worst_ratio:.3g} | {r.worst} "
+        f"| {r.worst_fixed_ratio:.3g} | {r.worst_fixed} | {r.failed_runs} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
