@@ -191,6 +191,17 @@ def test_schedules_by_hand():
     np.testing.assert_allclose(linear, [1.0, 1.25, 1.5, 1.75, 2.0, 2.0])
 
 
+def test_linear_lr_without_a_ramp_keeps_the_start_factor():
+    """torch's LinearLR with ``total_iters <= 0`` stays at ``lr * start_factor``; the closed form
+    alone would be 0/0."""
+    for total_iters in (0, -2):
+        schedule = optim.linear_lr(2.0, start_factor=0.5, end_factor=0.25, total_iters=total_iters)
+        np.testing.assert_array_equal(schedule(jnp.arange(4)), [1.0, 1.0, 1.0, 1.0])
+        assert float(jax.jit(schedule)(jnp.asarray(3, jnp.int32))) == 1.0
+    tx = optim.sgd(optim.linear_lr(0.1, total_iters=0))
+    np.testing.assert_allclose(_step(tx, P, G, G), P - 2 * 0.1 / 3 * G, rtol=1e-15)
+
+
 def test_one_cycle_peaks_then_holds_past_the_end():
     schedule = optim.one_cycle_lr(1.0, total_steps=10, pct_start=0.5, anneal_strategy="linear")
     rates = schedule(jnp.arange(14))

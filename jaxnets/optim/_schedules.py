@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxnets.optim._common import as_scalar
+from jaxnets.optim._common import as_scalar, scalar_dtype
 
 Count = jax.typing.ArrayLike
 
@@ -127,13 +127,16 @@ def linear_lr(
 ) -> optax.Schedule:
     """``LinearLR``: the factor moves linearly from ``start_factor`` to ``end_factor``.
 
-    ``lr * (start + (end - start) * min(total_iters, count) / total_iters)``.
+    ``lr * (start + (end - start) * min(total_iters, count) / total_iters)``; with
+    ``total_iters <= 0`` there is no ramp and the rate stays ``lr * start_factor``, as in torch
+    (whose ``get_lr`` scales by ``start_factor`` at step 0 and, past ``total_iters``, keeps the
+    rate it has; its closed form would divide by zero).
 
     Args:
       lr: base learning rate.
       start_factor: factor at count 0, in ``(0, 1]``.
       end_factor: factor from ``total_iters`` on, in ``[0, 1]``.
-      total_iters: steps of the ramp.
+      total_iters: steps of the ramp; ``<= 0`` for none.
 
     Returns:
       A schedule ``count -> learning rate``.
@@ -151,6 +154,13 @@ def linear_lr(
         )
     if end_factor > 1.0 or end_factor < 0:
         raise ValueError("Ending multiplicative factor expected to be between 0 and 1.")
+
+    if total_iters <= 0:
+
+        def constant(count: Count) -> jax.Array:
+            return jnp.full(jnp.shape(count), lr * start_factor, scalar_dtype())
+
+        return constant
 
     def schedule(count: Count) -> jax.Array:
         ramp = jnp.minimum(as_scalar(count), total_iters)

@@ -36,6 +36,14 @@ CASES: list[tuple[Any, Any, dict[str, Any]]] = [
         lr_scheduler.LinearLR,
         {"start_factor": 1.0, "end_factor": 0.0, "total_iters": 10},
     ),
+    # No ramp: torch applies start_factor at step 0 and never changes the rate again.
+    (optim.linear_lr, lr_scheduler.LinearLR, {"total_iters": 0}),
+    (
+        optim.linear_lr,
+        lr_scheduler.LinearLR,
+        {"start_factor": 0.5, "end_factor": 0.2, "total_iters": 0},
+    ),
+    (optim.linear_lr, lr_scheduler.LinearLR, {"start_factor": 0.5, "total_iters": -3}),
     (optim.one_cycle_lr, lr_scheduler.OneCycleLR, {"total_steps": STEPS}),
     (
         optim.one_cycle_lr,
