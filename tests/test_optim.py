@@ -252,3 +252,55 @@ def test_bad_hyperparameters_raise(make, message):
 
 def test_a_schedule_is_not_checked_as_a_number():
     optim.adam(optax.constant_schedule(0.1))
+
+
+class _TensorLike:
+    """Stands in for a ``torch.Tensor`` (jaxnets never imports torch): shaped, not callable."""
+
+    shape = (1,)
+
+    def __le__(self, other):
+        return True
+
+    def __ge__(self, other):
+        return True
+
+
+@pytest.mark.parametrize("name", sorted(ALL_ON))
+@pytest.mark.parametrize(
+    ("lr", "got"),
+    [
+        (np.array([0.1, 0.01]), "numpy.ndarray of shape (2,)"),
+        (jnp.array([0.1]), "of shape (1,)"),
+        (np.array(True), "numpy.ndarray of shape ()"),
+        (_TensorLike(), "_TensorLike of shape (1,)"),
+        ([0.1], "got list"),
+        ("0.1", "got str"),
+    ],
+)
+def test_a_learning_rate_that_is_no_number_is_refused_at_construction(name, lr, got):
+    with pytest.raises(TypeError, match="lr must be a float or a schedule") as err:
+        getattr(optim, name)(lr)
+    assert got in str(err.value)
+
+
+@pytest.mark.parametrize("name", sorted(ALL_ON))
+def test_scalar_and_traced_learning_rates_are_numbers(name):
+    """0-d NumPy/JAX arrays and NumPy scalars are the floats they hold; a traced scalar (the
+    rate a compiled training loop passes in) is accepted unchecked."""
+    expected = _step(getattr(optim, name)(0.1), P, G, G)
+    for lr in (np.float32(0.1), np.array(0.1), jnp.asarray(0.1), 1e-1):
+        np.testing.assert_allclose(
+            _step(getattr(optim, name)(lr), P, G, G), expected, rtol=1e-6, err_msg=str(lr)
+        )
+
+    @jax.jit
+    def traced(lr):
+        tx = getattr(optim, name)(lr)
+        return optax.apply_updates(P, tx.update(G, tx.init(P), P)[0])
+
+    # Compiled against eager: fused arithmetic rounds differently (entries near 0 cancel).
+    once = _step(getattr(optim, name)(0.1), P, G)
+    np.testing.assert_allclose(traced(0.1), once, rtol=1e-12, atol=1e-15)
+    with pytest.raises(ValueError, match="Invalid learning rate: -0.1"):
+        getattr(optim, name)(np.array(-0.1))

@@ -18,8 +18,10 @@ Not carried over from torch:
   behaviour and have no meaning for a jitted pure function; the arithmetic followed is torch's
   ``_single_tensor_*`` path. Where one of them sat positionally before ``maximize`` (RMSprop),
   ``maximize`` is keyword-only here.
-- ``lr`` as a ``Tensor``, parameter groups (use ``optax.multi_transform`` or ``optax.masked``),
-  sparse gradients (Adagrad) and complex parameters.
+- ``lr`` as a ``Tensor``: each optimiser raises ``TypeError`` when built unless ``lr`` is a real
+  number (a 0-d NumPy or JAX array counts as the float it holds) or a schedule.
+- Parameter groups (use ``optax.multi_transform`` or ``optax.masked``), sparse gradients
+  (Adagrad) and complex parameters.
 - ``OneCycleLR(cycle_momentum=True)``: only its learning rate is reproduced.
 
 Numerics: per-step scalars (bias corrections, NAdam's ``mu_product``) are computed in float64

@@ -16,6 +16,7 @@ import optax
 from jaxnets.optim._common import (
     ScalarOrSchedule,
     check_betas,
+    check_learning_rate,
     check_non_negative,
     leafwise_transform,
     lerp,
@@ -69,7 +70,7 @@ def _moments(g: jax.Array, exp_avg: jax.Array, exp_avg_sq: jax.Array, betas: Bet
 
 def _check_adam_family(lr: ScalarOrSchedule, betas: Betas, eps: float, weight_decay: float):
     """The checks Adam, Adamax, NAdam and RAdam share, in torch's order."""
-    check_non_negative(lr, "learning rate")
+    check_learning_rate(lr)
     check_non_negative(eps, "epsilon value")
     check_betas(betas)
     check_non_negative(weight_decay, "weight_decay value")

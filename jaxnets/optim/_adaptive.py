@@ -15,6 +15,7 @@ import optax
 from jaxnets.optim._common import (
     ScalarOrSchedule,
     as_scalar,
+    check_learning_rate,
     check_non_negative,
     leafwise_transform,
     lerp,
@@ -123,7 +124,7 @@ def rmsprop(
     >>> [round(v, 4) for v in optax.apply_updates(params, updates)["w"].tolist()]
     [0.98, 2.02]
     """
-    check_non_negative(lr, "learning rate")
+    check_learning_rate(lr)
     check_non_negative(eps, "epsilon value")
     check_non_negative(momentum, "momentum value")
     check_non_negative(weight_decay, "weight_decay value")
@@ -214,7 +215,7 @@ def adagrad(
     >>> [round(v, 4) for v in optax.apply_updates(params, updates)["w"].tolist()]
     [0.9, 2.1]
     """
-    check_non_negative(lr, "learning rate")
+    check_learning_rate(lr)
     check_non_negative(lr_decay, "lr_decay value")
     check_non_negative(weight_decay, "weight_decay value")
     check_non_negative(initial_accumulator_value, "initial_accumulator_value value")
@@ -287,7 +288,7 @@ def adadelta(
     >>> [round(v, 4) for v in optax.apply_updates(params, updates)["w"].tolist()]
     [0.99, 2.01]
     """
-    check_non_negative(lr, "learning rate")
+    check_learning_rate(lr)
     if not 0.0 <= rho <= 1.0:
         raise ValueError(f"Invalid rho value: {rho}")
     check_non_negative(eps, "epsilon value")

@@ -8,11 +8,13 @@ optimiser's ``step()`` follows.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 ScalarOrSchedule = float | optax.Schedule
@@ -44,6 +46,55 @@ def check_non_negative(value: Any, label: str) -> None:
         return
     if not 0.0 <= value:
         raise ValueError(f"Invalid {label}: {value}")
+
+
+def check_learning_rate(lr: Any) -> None:
+    """Accept a real number or a schedule as ``lr``, then torch's non-negative check.
+
+    A real number is a Python or NumPy scalar or a 0-d real NumPy/JAX array (the optimiser uses
+    the Python float it holds). A schedule is any callable of the step count. A traced 0-d
+    value (the learning rate a compiled training program passes in) is accepted unchecked, as in
+    :func:`check_non_negative`. Anything else (a ``torch.Tensor``, even a 0-d one, which cannot
+    meet JAX arrays; an array with axes; a list; a string) is refused here rather than failing
+    at the first update.
+
+    Args:
+      lr: the candidate learning rate.
+
+    Returns:
+      ``None``; raises ``TypeError`` for a value that is neither a real number nor a schedule,
+      ``ValueError`` (torch's message) for a negative or NaN one.
+
+    >>> import numpy as np
+    >>> check_learning_rate(np.float32(0.1)), check_learning_rate(np.array(0.1))
+    (None, None)
+    >>> try:
+    ...     check_learning_rate(np.array([0.1, 0.01]))
+    ... except TypeError as err:
+    ...     print(err)
+    lr must be a float or a schedule (a callable of the step count), got numpy.ndarray of shape (2,)
+    """
+    if not callable(lr) and not _is_real_scalar(lr):
+        shape = getattr(lr, "shape", None)
+        what = f"{type(lr).__module__}.{type(lr).__qualname__}".removeprefix("builtins.")
+        if shape is not None:
+            what += f" of shape {tuple(shape)}"
+        raise TypeError(
+            f"lr must be a float or a schedule (a callable of the step count), got {what}"
+        )
+    check_non_negative(lr, "learning rate")
+
+
+def _is_real_scalar(value: Any) -> bool:
+    """A real number: ``numbers.Real`` (NumPy's scalars included) or a 0-d real NumPy/JAX array,
+    traced or not."""
+    if isinstance(value, numbers.Real):
+        return True
+    if isinstance(value, np.ndarray | jax.Array):
+        dtype = value.dtype
+        real = jnp.issubdtype(dtype, jnp.integer) or jnp.issubdtype(dtype, jnp.floating)
+        return value.ndim == 0 and bool(real)
+    return False
 
 
 def check_betas(betas: Sequence[float]) -> None:
@@ -234,5 +285,9 @@ def torch_chain(
     transforms += direction
     if decoupled_weight_decay:
         transforms += decay
+    if not callable(lr) and not isinstance(lr, jax.core.Tracer):
+        # A NumPy scalar or 0-d array as the Python float it holds: weakly typed, so a float32
+        # rate never promotes (or, under strict promotion, rejects) float64 parameters.
+        lr = float(lr)
     transforms.append(optax.scale_by_learning_rate(lr))
     return optax.chain(*transforms)

@@ -10,6 +10,7 @@ import optax
 
 from jaxnets.optim._common import (
     ScalarOrSchedule,
+    check_learning_rate,
     check_non_negative,
     leafwise_transform,
     torch_chain,
@@ -91,7 +92,7 @@ def sgd(
     >>> [round(v, 6) for v in optax.apply_updates(params, updates)["w"].tolist()]
     [0.9, 2.1]
     """
-    check_non_negative(lr, "learning rate")
+    check_learning_rate(lr)
     check_non_negative(momentum, "momentum value")
     check_non_negative(weight_decay, "weight_decay value")
     if nesterov and (momentum <= 0 or dampening != 0):

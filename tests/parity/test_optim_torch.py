@@ -259,3 +259,16 @@ def test_signature_matches_torch(name):
     ours = inspect.signature(getattr(optim, name)).parameters.values()
     expected = [(p.name, p.default) for p in theirs if p.name not in torch_only]
     assert [(p.name, p.default) for p in ours] == expected
+
+
+@pytest.mark.parametrize("name", sorted({c[0] for c in CASES}))
+def test_a_tensor_learning_rate_is_refused_at_construction(name):
+    """torch takes a Tensor ``lr`` (for its capturable and fused kernels); a jaxnets optimiser
+    asks for a float or a schedule when it is built, not with a TypeError at the first update."""
+    for lr, shape in ((torch.tensor(0.01), "()"), (torch.tensor([0.01, 0.02]), "(2,)")):
+        with pytest.raises(TypeError) as err:
+            getattr(optim, name)(lr)
+        assert str(err.value) == (
+            "lr must be a float or a schedule (a callable of the step count), "
+            f"got torch.Tensor of shape {shape}"
+        )
