@@ -63,6 +63,7 @@ CALLS = [
     ("margin_ranking_loss", (X, Y, sign(Y)), {"margin": 0.1}),
     ("cosine_embedding_loss", (X, Y, jnp.array([1, -1, 1])), {"margin": 0.2}),
     ("triplet_margin_loss", (X, Y, f64(3, 4)), {"swap": True}),
+    ("triplet_margin_with_distance_loss", (X, Y, f64(3, 4)), {"swap": True}),
     ("multi_margin_loss", (X, TARGET), {"margin": 0.5}),
     ("multilabel_margin_loss", (X, jnp.array([[3, 0, -1, 1], [1, -1, 0, 0], [0, 1, 2, 3]])), {}),
     (
@@ -108,6 +109,10 @@ def test_every_torch_loss_is_exported_with_torch_signature():
             "(anchor, positive, negative, margin=1.0, p=2, eps=1e-06, swap=False, "
             "size_average=None, reduce=None, reduction='mean')"
         ),
+        "triplet_margin_with_distance_loss": (
+            "(anchor, positive, negative, *, distance_function=None, margin=1.0, swap=False, "
+            "reduction='mean')"
+        ),
         "multi_margin_loss": (
             "(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None, "
             "reduction='mean')"
@@ -119,10 +124,7 @@ def test_every_torch_loss_is_exported_with_torch_signature():
     }
     for name, sig in expected.items():
         params = inspect.signature(getattr(losses, name)).parameters.values()
-        got = "(" + ", ".join(
-            p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}"
-            for p in params
-        ) + ")"
+        got = str(inspect.Signature([p.replace(annotation=p.empty) for p in params]))
         assert got == sig, name
 
 
@@ -284,6 +286,26 @@ def test_margin_losses_by_hand():
     close(losses.triplet_margin_loss(anchor, pos, neg, eps=0.0), 5.0)
     # swap: the positive is closer to the negative than the anchor is.
     close(losses.triplet_margin_loss(anchor, pos, jnp.array([[3.0, 3.0]]), eps=0.0, swap=True), 5.0)
+    # Any distance: L1 gives 1 + 7 - 1; the default is the p=2, eps=1e-6 triplet margin loss.
+    l1 = lambda x, y: jnp.sum(jnp.abs(x - y), axis=-1)  # noqa: E731
+    close(losses.triplet_margin_with_distance_loss(anchor, pos, neg, distance_function=l1), 7.0)
+    traced = jax.jit(
+        lambda a: losses.triplet_margin_with_distance_loss(a, pos, neg, distance_function=l1)
+    )
+    close(traced(anchor), 7.0)
+    close(
+        losses.triplet_margin_with_distance_loss(anchor, pos, neg, margin=0.5, swap=True),
+        losses.triplet_margin_loss(anchor, pos, neg, margin=0.5, swap=True),
+    )
+    # swap: d(a, neg) = 9 but d(pos, neg) = 1, so the hinge is 1 + 7 - 1.
+    far = jnp.array([[-4.0, -5.0]])
+    close(losses.triplet_margin_with_distance_loss(anchor, pos, far, distance_function=l1), 0.0)
+    close(
+        losses.triplet_margin_with_distance_loss(
+            anchor, pos, jnp.array([[4.0, 4.0]]), distance_function=l1, swap=True
+        ),
+        7.0,
+    )
     close(
         losses.margin_ranking_loss(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]),
                                    jnp.array([1.0, 1.0]), margin=0.5, reduction="none"),
@@ -526,6 +548,16 @@ def test_margin_loss_errors():
         losses.triplet_margin_loss(x, x, x, margin=0.0)
     with pytest.raises(ValueError, match="same number of dimensions"):
         losses.triplet_margin_loss(x, x, f64(4))
+    with pytest.raises(ValueError, match="margin must be greater than 0, got -1.0"):
+        losses.triplet_margin_with_distance_loss(x, x, x, margin=-1.0)
+    with pytest.raises(ValueError, match="same number of dimensions"):
+        losses.triplet_margin_with_distance_loss(x, f64(4), x, distance_function=jnp.subtract)
+    with pytest.raises(TypeError, match="distance_function must be a callable"):
+        losses.triplet_margin_with_distance_loss(x, x, x, distance_function=2)
+    with pytest.raises(ValueError, match="not a valid value for reduction"):
+        losses.triplet_margin_with_distance_loss(x, x, x, reduction="elementwise_mean")
+    with pytest.raises(TypeError, match="floating point input"):
+        losses.triplet_margin_with_distance_loss(jnp.ones((2, 3), jnp.int32), x[:2, :3], x[:2, :3])
     with pytest.raises(ValueError, match="only p == 1 and p == 2"):
         losses.multi_margin_loss(x, TARGET, p=3)
     with pytest.raises(ValueError, match="one-dimensional"):

@@ -27,6 +27,7 @@ from jaxnets.losses._margin import (
     multilabel_margin_loss,
     soft_margin_loss,
     triplet_margin_loss,
+    triplet_margin_with_distance_loss,
 )
 from jaxnets.losses._regression import (
     gaussian_nll_loss,
@@ -59,4 +60,5 @@ __all__ = [
     "smooth_l1_loss",
     "soft_margin_loss",
     "triplet_margin_loss",
+    "triplet_margin_with_distance_loss",
 ]

@@ -1,9 +1,10 @@
 """Margin and embedding losses: soft margin, hinge embedding, margin ranking, cosine embedding,
-triplet margin, multi-class and multi-label margin."""
+triplet margin (p-norm or any distance), multi-class and multi-label margin."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import partial
 
 import jax
@@ -26,6 +27,8 @@ from jaxnets.losses._common import (
 
 # torch adds a float constant 1e-12 to the squared norms, also in float64.
 _COSINE_EPS = float(np.float32(1e-12))
+# torch.pairwise_distance's default eps, a double added in the inputs' dtype.
+_PAIRWISE_EPS = 1e-6
 
 
 def soft_margin_loss(
@@ -339,6 +342,83 @@ def _triplet_margin_core(a, pos, neg, margin, eps, shape, p, swap):
     if swap:
         d_neg = jnp.minimum(d_neg, _pairwise_distance(pos, neg, p, eps))
     return _clamp_min0(margin + d_pos - d_neg)
+
+
+def triplet_margin_with_distance_loss(
+    anchor: ArrayLike,
+    positive: ArrayLike,
+    negative: ArrayLike,
+    *,
+    distance_function: Callable[[jax.Array, jax.Array], jax.Array] | None = None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> jax.Array:
+    """Triplet margin loss with any distance, as ``torch.nn.functional.
+    triplet_margin_with_distance_loss``.
+
+    ``max(0, margin + d(a, pos) - d(a, neg))`` with ``d = distance_function``; with ``swap``,
+    ``d(a, neg)`` is replaced by ``min(d(a, neg), d(pos, neg))``. The default distance is
+    torch's ``pairwise_distance``, ``||x - y + 1e-6||_2`` over the last axis, which makes this
+    :func:`triplet_margin_loss` with ``p=2, eps=1e-6``.
+
+    Args:
+      anchor: ``(N, D)``, unbatched ``(D,)``, or any shape ``distance_function`` takes.
+      positive: same rank as ``anchor``.
+      negative: same rank as ``anchor``.
+      distance_function: ``(x1, x2) -> distances`` on JAX arrays (traced under ``jit``); it
+        decides the shapes and dtypes. ``None`` for the pairwise 2-norm distance, which needs a
+        floating ``anchor`` and casts the others to its dtype, as :func:`triplet_margin_loss`.
+      margin: positive margin.
+      swap: use the distance swap.
+      reduction: ``"none"`` | ``"mean"`` | ``"sum"`` (not ``"elementwise_mean"``: torch's
+        Python-written losses reject it).
+
+    Returns:
+      A scalar, or the distances' broadcast shape for ``reduction="none"``. At the hinge the
+      gradient passes (torch's ``clamp_min``), a tie under ``swap`` splits it in two (torch's
+      ``minimum``), and the default distance's gradient is 0 where the distance is 0.
+
+    Raises:
+      ValueError: an unknown ``reduction``, ``margin <= 0``, or inputs of different ranks.
+      TypeError: a ``distance_function`` that is not callable, or an integer ``anchor`` with
+        the default distance.
+
+    >>> a, pos, neg = jnp.array([[0.0, 0.0]]), jnp.array([[3.0, 4.0]]), jnp.array([[1.0, 0.0]])
+    >>> l1 = lambda x, y: jnp.sum(jnp.abs(x - y), axis=-1)
+    >>> float(triplet_margin_with_distance_loss(a, pos, neg, distance_function=l1))
+    7.0
+    >>> round(float(triplet_margin_with_distance_loss(a, pos, neg)), 4)  # 1 + 5 - 1
+    5.0
+    """
+    reduction = _check_reduction(reduction, elementwise_mean=False)
+    if margin <= 0:
+        raise ValueError(f"margin must be greater than 0, got {margin}")
+    name = "triplet_margin_with_distance_loss"
+    if distance_function is not None and not callable(distance_function):
+        raise TypeError(
+            f"{name}: distance_function must be a callable (x1, x2) -> distances or None, got "
+            f"{type(distance_function).__name__}"
+        )
+    a = jnp.asarray(anchor) if distance_function is not None else _float_array(name, anchor)
+    pos, neg = jnp.asarray(positive), jnp.asarray(negative)
+    if not a.ndim == pos.ndim == neg.ndim:
+        raise ValueError(
+            "The anchor, positive, and negative tensors are expected to have the same number of "
+            f"dimensions, but got: anchor {a.ndim}D, positive {pos.ndim}D, and negative "
+            f"{neg.ndim}D inputs"
+        )
+    if distance_function is None:
+        shape = _broadcast_shape(name, a, pos, neg)
+        loss = _triplet_margin_core(
+            a, pos, neg, float(margin), _PAIRWISE_EPS, shape=shape, p=2, swap=swap
+        )
+        return _reduce(loss, reduction)
+    d_pos = distance_function(a, pos)
+    d_neg = distance_function(a, neg)
+    if swap:
+        d_neg = jnp.minimum(d_neg, distance_function(pos, neg))
+    return _reduce(_clamp_min0(margin + d_pos - d_neg), reduction)
 
 
 def _margin_input(name: str, input: ArrayLike) -> jax.Array:

@@ -357,6 +357,48 @@ for p in (2, 1, 3, 1.5, 0.5, math.inf, 0):
 add("triplet_margin_loss", "legacy", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
     {"reduce": False}, (0, 1, 2))
 
+
+
+# Distances written once for both frameworks (operators and methods torch and JAX share).
+def l1_distance(x, y):
+    return abs(x - y).sum(-1)
+
+
+def squared_distance(x, y):
+    return ((x - y) ** 2).sum(-1)
+
+
+def cosine_distance(x, y):
+    return 1 - (x * y).sum(-1) / ((x * x).sum(-1) * (y * y).sum(-1)) ** 0.5
+
+
+TWD = "triplet_margin_with_distance_loss"
+add(TWD, "default", [normal(*MAIN), normal(*MAIN), normal(*MAIN)], {"reduction": "none"},
+    (0, 1, 2))
+add(TWD, "default-swap", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"swap": True, "margin": 0.5, "reduction": "none"}, (0, 1, 2))
+for red in ("mean", "sum"):
+    add(TWD, red, [normal(*MAIN), normal(*MAIN), normal(*MAIN)], {"reduction": red, "swap": True},
+        (0, 1, 2))
+for sname, shapes in {"unbatched": [UNBATCHED] * 3, "broadcast": [MAIN, (1, 4), MAIN],
+                      "scalar": [SCALAR] * 3}.items():
+    add(TWD, sname, [normal(*s) for s in shapes], {"margin": 2.0}, (0, 1, 2))
+add(TWD, "l1-swap", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"distance_function": l1_distance, "swap": True, "reduction": "none"}, (0, 1, 2), f32=True)
+add(TWD, "cosine", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"distance_function": cosine_distance, "margin": 0.5, "reduction": "none"}, (0, 1, 2),
+    f32=True)
+add(TWD, "cosine-broadcast-mean", [normal(*MAIN), normal(1, 4), normal(*MAIN)],
+    {"distance_function": cosine_distance, "swap": True}, (0, 1, 2))
+# Rows of length-3 vectors under the squared distance: a distance of 0, a hinge at exactly 0
+# (without swap) and a swap tie (with it); the second half is random.
+TWD_A = np.concatenate([np.zeros((4, 3)), normal(4, 3)]).reshape(KDIM)
+TWD_P = np.concatenate([[[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [1, 0, 0]], normal(4, 3)])
+TWD_N = np.concatenate([[[0.5, 0, 0], [1, 1, 0], [1, 0, 0], [3, 0, 0]], normal(4, 3)])
+for swap in (False, True):
+    add(TWD, f"edges-squared-swap{swap}", [TWD_A, TWD_P.reshape(KDIM), TWD_N.reshape(KDIM)],
+        {"distance_function": squared_distance, "swap": swap, "reduction": "none"}, (0, 1, 2))
+
 MM_X = np.array([[1.0, 0.0, 2.0, -0.5], [0.3, 0.2, -0.4, 1.5], [0.0, 0.0, 0.0, 0.0]])
 MM_T = np.array([0, 3, 2])  # row 0 puts a hinge at exactly 0 (margin 1)
 for p in (1, 2):
