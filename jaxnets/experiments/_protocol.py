@@ -8,8 +8,11 @@ The protocol each module in ``jaxnets.experiments`` (see ``catalog``) implements
 * ``loss_fn(params, batch) -> scalar``;
 * ``optimizer``: the factory ``optimizer(learning_rate) -> optax.GradientTransformation``;
 * ``batch_plan(batch_size=None, *, drop_last=False) -> jaxnets.data.Plan``;
-* optionally ``evaluate(params, data) -> dict[str, float]`` (held-out metrics) and
-  ``COMPILER_OPTIONS`` (XLA options of its training program);
+* optionally ``evaluate(params, data) -> dict[str, float]`` (held-out metrics),
+  ``COMPILER_OPTIONS`` (XLA options of its training program) and ``MODEL``, the NNX module
+  class (``MODEL(dtype=..., rngs=...)``) whose pure parameter dict ``params`` is: torch weights
+  load into it by layer type and it writes torch ``state_dict`` s. Without ``MODEL`` the
+  parameters are raw tensors named as in the tutorial;
 * ``train(...)``: :func:`jaxnets.train.fit`, the driver as one chunk, with the tutorial's signature.
 """
 

@@ -29,11 +29,16 @@ optimizer = optim.sgd
 batch_plan = functools.partial(_protocol.batch_plan, DEFAULTS)
 
 
+# Stateless, and not an attribute of Net, whose children are torch Net's: conv1 ... fc3.
+_FLATTEN = nn.Flatten()
+
+
 class Net(nnx.Module):
     """conv1(1->6, 3) relu conv2(6->16, 3) relu flatten fc1(->512) relu fc2(->64) relu fc3(->2).
 
-    Takes NHWC images ``(B, 32, 32, 1)`` and returns ``(B, 2)``. The flatten runs over
-    ``(H, W, C)``, not torch's ``(C, H, W)``: ``parity.convert`` permutes fc1's rows to match.
+    Takes NHWC images ``(B, 32, 32, 1)`` and returns ``(B, 2)``. The tutorial's
+    ``x.view(-1, 16*28*28)`` is ``jaxnets.nn.Flatten``'s: it flattens in torch's ``(C, H, W)``
+    order, so fc1's kernel is torch's ``weight.T`` and torch's weights load by layer type.
 
     Args:
       dtype: parameter dtype.
@@ -54,10 +59,15 @@ class Net(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         x = jax.nn.relu(self.conv1(x))
         x = jax.nn.relu(self.conv2(x))
-        x = x.reshape(x.shape[0], -1)
+        x = _FLATTEN(x)
         x = jax.nn.relu(self.fc1(x))
         x = jax.nn.relu(self.fc2(x))
         return self.fc3(x)
+
+
+# The NNX module ``params`` belong to: torch weights load into it by layer type, and it
+# writes trained parameters as a torch ``state_dict``.
+MODEL = Net
 
 
 def param_shapes() -> dict[str, dict[str, tuple[int, ...]]]:

@@ -72,6 +72,11 @@ class Classifier(nnx.Module):
         return self.fc2(jax.nn.relu(self.fc1(x)))
 
 
+# The NNX module ``params`` belong to: torch weights load into it by layer type, and it
+# writes trained parameters as a torch ``state_dict``.
+MODEL = Classifier
+
+
 def apply(params: Params, x: ArrayLike) -> jax.Array:
     """The classifier's pure form: ``Classifier`` with ``params`` merged in.
 

@@ -50,6 +50,11 @@ class LinearRegression(nnx.Module):
         return self.linear(x)
 
 
+# The NNX module ``params`` belong to: torch weights load into it by layer type, and it
+# writes trained parameters as a torch ``state_dict``.
+MODEL = LinearRegression
+
+
 def apply(params: Params, x: ArrayLike) -> jax.Array:
     """The module's pure form: ``LinearRegression`` with ``params`` merged in, on ``x``.
 
