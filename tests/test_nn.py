@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from jaxnets import nn
+from jaxnets import conv, nn
 
 
 def test_linear_layout_and_math():
@@ -109,9 +109,38 @@ def test_conv_transpose_is_the_adjoint_of_conv():
     up.bias[...] = jnp.zeros_like(up.bias[...])
     nn.load_state_dict(down, {"weight": nn.state_dict(up)["weight"]})
     x = jax.random.normal(jax.random.key(1), (2, 8, 9, 6), jnp.float64)
-    y = jax.random.normal(jax.random.key(2), down(x).shape, jnp.float64)
-    assert up(y).shape == x.shape
-    np.testing.assert_allclose(jnp.vdot(up(y), x), jnp.vdot(y, down(x)), rtol=1e-12)
+    y = jax.random.normal(jax.random.key(2), (2, 3, 4, 4), jnp.float64)
+    apply = nnx.jit(lambda layer, v: layer(v))  # one compile instead of one per primitive
+    assert apply(up, y).shape == x.shape and apply(down, x).shape == y.shape
+    np.testing.assert_allclose(jnp.vdot(apply(up, y), x), jnp.vdot(y, apply(down, x)), rtol=1e-12)
+
+
+def _f64(*shape: int) -> jax.Array:
+    return jax.random.normal(jax.random.key(sum(shape)), shape, jnp.float64)
+
+
+@pytest.mark.parametrize(
+    "make_layer,shape",
+    [
+        (lambda r: nn.Conv1d(4, 6, 3, 2, "valid", 2, 2, dtype=jnp.float64, rngs=r), (2, 13, 4)),
+        (lambda r: nn.Conv2d(4, 6, 3, 1, "same", 2, 2, dtype=jnp.float64, rngs=r), (2, 7, 8, 4)),
+        (
+            lambda r: nn.ConvTranspose2d(4, 6, 3, 2, 1, 1, 2, dtype=jnp.float64, rngs=r),
+            (2, 5, 4, 4),
+        ),
+        (
+            lambda r: nn.ConvTranspose2d(4, 2, 3, 3, 3, 2, dtype=jnp.float64, rngs=r),
+            (5, 4, 4),
+        ),
+    ],
+    ids=["Conv1d", "Conv2d", "ConvTranspose2d", "ConvTranspose2d-cropping"],
+)
+def test_layers_agree_on_both_convolution_backends(monkeypatch, make_layer, shape):
+    """CPU runs im2col; other backends XLA's convolution: the layers feed both the same way."""
+    layer, x = make_layer(nnx.Rngs(0)), _f64(*shape)
+    im2col = nnx.jit(lambda m, v: m(v))(layer, x)
+    monkeypatch.setattr(conv, "conv2d", conv.conv2d_xla)
+    np.testing.assert_allclose(nnx.jit(lambda m, v: m(v))(layer, x), im2col, rtol=1e-12, atol=1e-12)
 
 
 def test_conv_transpose_rejects_what_torch_rejects():

@@ -106,7 +106,7 @@ class _ConvNd(nnx.Module):
         x = jnp.asarray(x)
         n = self._spatial
         name = type(self).__name__
-        layout = "(N, " + ", ".join("HW"[2 - n :]) + ", C)"
+        layout = "(N, L, C)" if n == 1 else "(N, H, W, C)"
         expect_rank(name, x, (n + 1, n + 2), layout)
         expect_channels(name, x, self.in_channels)
         unbatched = x.ndim == n + 1

@@ -207,7 +207,7 @@ class LayerNorm(nnx.Module):
     def __call__(self, x: ArrayLike) -> jax.Array:
         x = jnp.asarray(x)
         k = len(self.normalized_shape)
-        if x.shape[x.ndim - k :] != self.normalized_shape or x.ndim < k:
+        if x.ndim < k or x.shape[x.ndim - k :] != self.normalized_shape:
             raise ValueError(
                 f"LayerNorm expected input ending in {self.normalized_shape}, got shape {x.shape}"
             )

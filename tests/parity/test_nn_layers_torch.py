@@ -279,3 +279,14 @@ def test_layer_matches_torch(case: Case, dtype: str):
         ours_state = nn.state_dict(ours)
         for name, buffer in theirs.named_buffers():
             _close(ours_state[name], buffer.numpy(), tolerance, f"{what}: buffer {name}")
+
+
+@pytest.mark.parametrize("dilation", [1, 2])
+def test_max_pool_gives_a_tied_window_gradient_to_its_first_maximum(dilation):
+    """Constant input ties every window; torch routes the gradient to the first element."""
+    x = np.ones((1, 1, 5, 5))
+    xt = torch.tensor(x, requires_grad=True)
+    torch.nn.MaxPool2d(2, 1, dilation=dilation)(xt).sum().backward()
+    pool = nn.MaxPool2d(2, 1, dilation=dilation)
+    grad = jax.grad(lambda v: jnp.sum(pool(v)))(jnp.asarray(_channels_last(x)))
+    np.testing.assert_array_equal(_channels_first(np.asarray(grad)), xt.grad.numpy())

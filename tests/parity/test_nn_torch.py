@@ -1,5 +1,7 @@
 """jaxnets.nn against torch.nn: initialiser distributions (KS test) and layer outputs."""
 
+import inspect
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -136,3 +138,27 @@ def test_linear_matches_torch():
         "kernel": (7, 5),
         "bias": (5,),
     }
+
+
+LAYERS = [
+    "Linear", "Identity", "Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
+    "LayerNorm", "GroupNorm", "Embedding", "Dropout", "MaxPool2d", "AvgPool2d",
+    "AdaptiveAvgPool2d", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax",
+    "Sequential",
+]  # fmt: skip
+# Arguments torch takes that have no meaning here: placement, and Embedding's private ones.
+TORCH_ONLY = {"device", "dtype", "_weight", "_freeze"}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_constructor_takes_torchs_arguments_in_order_with_its_defaults(name):
+    def positional(cls, skip):
+        parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+        # A *args parameter's name is invisible to callers.
+        return [
+            ("*" if p.kind is inspect.Parameter.VAR_POSITIONAL else p.name, p.default)
+            for p in parameters
+            if p.kind is not inspect.Parameter.KEYWORD_ONLY and p.name not in skip
+        ]
+
+    assert positional(getattr(nn, name), ()) == positional(getattr(torch.nn, name), TORCH_ONLY)
