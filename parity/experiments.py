@@ -1,9 +1,11 @@
 """The built-in experiments, each a jaxnets experiment module beside its torch original.
 
 An entry is declarative: which torch reference to run, which of its arrays form the jaxnets
-:class:`~jaxnets.train.Data`, and the layout of its parameters. Everything else is read from the
-experiment module's protocol (defaults, ``init``, ``loss_fn``, ``optimizer``, ``batch_plan``,
-``evaluate``) and done once, here and in ``parity.runner``, for every experiment alike.
+:class:`~jaxnets.train.Data`, and, for a tutorial built of modules, the torch module class and
+loss name that ``parity.check_port`` compares layer by layer. Parameters convert by layer type
+(``parity.convert.from_torch``); everything else is read from the experiment module's protocol
+(defaults, ``init``, ``loss_fn``, ``optimizer``, ``batch_plan``, ``evaluate``, ``MODEL``) and
+done once, here and in ``parity.runner``, for every experiment alike.
 """
 
 from __future__ import annotations
@@ -50,12 +52,14 @@ class JaxInputs(NamedTuple):
       data: the torch data as the experiment's :class:`~jaxnets.train.Data`.
       orders: ``[epochs, n]`` torch's sampler orders (loader experiments), else ``None``.
       batch_size: the loader's batch size, else ``None``.
+      template: the shapes of the parameters (tuples).
     """
 
     params: PyTree
     data: Data
     orders: Any
     batch_size: int | None
+    template: PyTree
 
 
 @dataclass(frozen=True)
@@ -67,21 +71,24 @@ class Experiment:
       module: the jaxnets experiment module.
       reference: the torch original's ``run(seed, *, dtype, device, learning_rate, <span>,
         <size_option>, **sizes) -> Reference``.
-      layout: torch ``state_dict`` key -> place and layout in the jaxnets parameters.
       train: names in ``Reference.inputs`` of the training arrays, in ``Data.train`` order.
       held_out: names of the held-out arrays, if the module evaluates.
       size_option: the reference's keyword for the batch size (``--batch-size``), if any.
       channels_last: inputs torch gives as NCHW, which jaxnets takes as NHWC.
+      torch_model: the torch ``nn.Module`` class of a tutorial built of modules (the module's
+        ``MODEL`` is its port), compared layer by layer by ``check_port`` at the first step.
+      loss: the ``torch.nn.functional`` name of its loss, for ``check_port``.
     """
 
     name: str
     module: ModuleType
     reference: Callable[..., Reference]
-    layout: convert.Layout
     train: tuple[str, ...]
     held_out: tuple[str, ...] = ()
     size_option: str | None = None
     channels_last: frozenset[str] = field(default_factory=frozenset)
+    torch_model: type | None = None
+    loss: str | None = None
 
     @property
     def summary(self) -> str:
@@ -119,12 +126,11 @@ class Experiment:
             **options,
         )
 
-    def jax_inputs(self, reference: Reference, *, layout: convert.Layout | None = None, **sizes):
+    def jax_inputs(self, reference: Reference, **sizes: Any) -> JaxInputs:
         """Convert ``reference``'s start to jaxnets: see :class:`JaxInputs`.
 
-        ``sizes`` are the reference's size keywords (e.g. the mlp's ``n``, ``d_in``); the
-        converted parameters are checked against the shapes the module's ``init`` gives for
-        them. ``layout`` overrides the entry's (tests break it on purpose).
+        ``sizes`` are the reference's size keywords (e.g. the mlp's ``n``, ``d_in``); raw-tensor
+        parameters are checked against the shapes the module's ``init`` gives for them.
         """
         inputs = reference.inputs
         batch_size = int(inputs["batch_size"]) if "batch_size" in inputs else None
@@ -138,15 +144,18 @@ class Experiment:
             lambda key: self.module.init(key, **init_sizes)[0], jax.random.key(0)
         )
         template = jax.tree.map(lambda leaf: tuple(leaf.shape), template)
-        flat_template = template if isinstance(template, Mapping) else {"": template}
-        converted = convert.to_jax(reference.params, layout or self.layout, flat_template)
-        params = converted if isinstance(template, Mapping) else converted[""]
+        params = self.to_params(reference.params, template)
         data = Data(
             tuple(self._array(inputs, name) for name in self.train),
             tuple(self._array(inputs, name) for name in self.held_out) or None,
         )
         orders = inputs.get("orders")
-        return JaxInputs(to_device(params), data, orders, batch_size)
+        return JaxInputs(to_device(params), data, orders, batch_size, template)
+
+    def to_params(self, state: Mapping[str, np.ndarray], template: PyTree) -> PyTree:
+        """torch tensors (the initial ``state_dict``, or gradients keyed alike) as the module's
+        parameters, by layer type (``template``: the parameter shapes, for raw tensors)."""
+        return convert.from_torch(self.module, state, template)
 
     def _array(self, inputs: Mapping[str, np.ndarray], name: str) -> jax.Array:
         value = inputs[name]
@@ -234,14 +243,12 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
             "linear",
             linear_regression,
             linear_ref.run,
-            {"w": convert.same("")},
             train=("xs", "ys"),
         ),
         Experiment(
             "mlp",
             mlp,
             mlp_ref.run,
-            convert.MLP_LAYOUT,
             train=("X", "y"),
             size_option="n",
         ),
@@ -249,16 +256,16 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
             "cnn",
             cnn,
             cnn_ref.run,
-            convert.NET_LAYOUT,
             train=("input", "target"),
             size_option="batch_size",
             channels_last=frozenset({"input"}),
+            torch_model=cnn_ref.Net,
+            loss="l1_loss",
         ),
         Experiment(
             "custom",
             custom_backward,
             custom_ref.run,
-            convert.CUSTOM_LAYOUT,
             train=("X", "y"),
             size_option="n",
         ),
@@ -266,18 +273,20 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
             "module_regression",
             module_regression,
             module_regression_ref.run,
-            convert.linear_layers("linear"),
             train=("x", "y"),
             size_option="batch_size",
+            torch_model=module_regression_ref.LinearRegression,
+            loss="mse_loss",
         ),
         Experiment(
             "digits",
             digits,
             digits_ref.run,
-            convert.linear_layers("fc1", "fc2"),
             train=("x", "labels"),
             held_out=("x_test", "labels_test"),
             size_option="batch_size",
+            torch_model=digits_ref.Classifier,
+            loss="cross_entropy",
         ),
         LessonExperiment(
             name="autograd",

@@ -11,8 +11,8 @@ import jax
 import numpy as np
 import torch
 
-from parity import compare, convert
-from parity.experiments import Experiment, LessonExperiment, to_device
+from parity import compare
+from parity.experiments import Experiment, JaxInputs, LessonExperiment, to_device
 from parity.torch_ref import Reference
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -84,32 +84,64 @@ class Result:
         return out
 
 
-def run_jax(experiment: Experiment, reference: Reference, steps: int, *, layout=None, **sizes):
+def run_jax(experiment: Experiment, reference: Reference, steps: int, **sizes):
     """Convert a torch reference and run the jaxnets side. Returns ``(losses, first-step grads,
-    torch grads in the jaxnets layout, metrics)``; ``layout`` overrides the experiment's (tests
-    break it on purpose)."""
-    start = experiment.jax_inputs(reference, layout=layout, **sizes)
+    torch grads in the jaxnets layout, metrics)``."""
+    start = experiment.jax_inputs(reference, **sizes)
     final_params, losses = experiment.fit(start, steps)
     grads = jax.tree.map(np.asarray, experiment.first_grads(start))
-    torch_grads = torch_grads_in_jax_layout(experiment, reference, layout=layout, **sizes)
+    torch_grads = torch_grads_in_jax_layout(experiment, reference, start)
     if not isinstance(grads, Mapping):  # a single array (the linear tutorial's w): its torch name
-        grads = {next(iter(layout or experiment.layout)): grads}
+        grads = {next(iter(reference.grads)): grads}
     metrics = experiment.metrics(final_params, start)
     return losses.reshape(-1), grads, torch_grads, metrics
 
 
 def torch_grads_in_jax_layout(
-    experiment: Experiment, reference: Reference, *, layout=None, **sizes
+    experiment: Experiment, reference: Reference, start: JaxInputs
 ) -> dict[str, Any]:
     """``reference``'s first-step gradients converted like its parameters, as NumPy; a single
     array (the linear tutorial's ``w``) under its torch name."""
-    converted = experiment.jax_inputs(
-        dataclasses.replace(reference, params=reference.grads), layout=layout, **sizes
-    ).params
-    converted = jax.tree.map(np.asarray, converted)
+    converted = experiment.to_params(reference.grads, start.template)
     if not isinstance(converted, Mapping):
-        converted = {next(iter(layout or experiment.layout)): converted}
+        converted = {next(iter(reference.grads)): converted}
     return converted
+
+
+def layer_check(experiment: Experiment, reference: Reference, dtype: str, device: str):
+    """``parity.check_port`` on the first step: the torch module and the experiment's ``MODEL``
+    from the reference's initial weights, every module's output and every gradient compared, so
+    a broken port names its first diverging layer."""
+    from flax import nnx
+
+    from parity.port import check_port
+
+    torch_dtype = TORCH_DTYPES[dtype]
+    torch_model = experiment.torch_model().to(dtype=torch_dtype, device=device)
+    torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in reference.params.items()})
+    jax_model = experiment.module.MODEL(dtype=getattr(np, dtype), rngs=nnx.Rngs(0))
+    inputs = reference.inputs
+    n = len(inputs[experiment.train[0]])
+    if "orders" in inputs:
+        index = inputs["orders"][0][: min(int(inputs["batch_size"]), n)]
+    else:
+        index = np.arange(n)
+    batch = tuple(torch.from_numpy(inputs[name][index]).to(device) for name in experiment.train)
+    report = check_port(
+        torch_model,
+        jax_model,
+        batch,
+        loss=experiment.loss,
+        dtype=dtype,
+        channels_last=bool(experiment.channels_last),
+    )
+    divergence = report.first_divergence
+    detail = "every module output and gradient within the rule" if divergence is None else (
+        str(divergence)
+    )
+    return compare.Check(
+        "layers", "check_port at step 0 (outputs, gradients)", report.passed, 0.0, detail
+    )
 
 
 def metric_checks(
@@ -155,7 +187,6 @@ def run(
     batch_size: int | None = None,
     dtypes: tuple[str, ...] = ("float64", "float32"),
     device: str = "cpu",
-    layout: convert.Layout | None = None,
     **overrides: Any,
 ) -> list[Result]:
     """Run ``experiment`` in each dtype; float32 is judged against the float64 torch run, so the
@@ -172,13 +203,13 @@ def run(
         )
 
     ref64 = torch_run("float64")
-    truth64 = torch_grads_in_jax_layout(experiment, ref64, layout=layout, **overrides)
+    truth64 = torch_grads_in_jax_layout(
+        experiment, ref64, experiment.jax_inputs(ref64, **overrides)
+    )
     results = []
     for dtype in dtypes:
         ref = ref64 if dtype == "float64" else torch_run(dtype)
-        jax_losses, jax_grads, torch_grads, metrics = run_jax(
-            experiment, ref, steps, layout=layout, **overrides
-        )
+        jax_losses, jax_grads, torch_grads, metrics = run_jax(experiment, ref, steps, **overrides)
         if dtype == "float64":
             loss_check = compare.float64_losses(jax_losses, ref.losses)
             grad_checks = compare.float64_gradients(jax_grads, torch_grads)
@@ -189,6 +220,8 @@ def run(
         extra_checks = metric_checks(
             experiment, seed=seed, steps=steps, jax_metrics=metrics, torch_metrics=ref.metrics
         )
+        if experiment.torch_model is not None:
+            extra_checks.append(layer_check(experiment, ref, dtype, device))
         results.append(
             Result(
                 experiment=experiment.name,

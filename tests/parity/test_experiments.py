@@ -6,7 +6,7 @@
 import numpy as np
 import pytest
 
-from parity import compare, convert, runner
+from parity import compare, runner
 from parity.experiments import EXPERIMENTS
 
 SMALL_MLP = {"n": 16, "d_in": 40, "hidden": 12, "d_out": 4}
@@ -48,14 +48,27 @@ def test_different_seeds_give_different_trajectories():
     assert not np.array_equal(first[0].torch_losses, second[0].torch_losses)
 
 
-def test_a_broken_port_fails_and_names_the_parameter():
-    """A naive flatten (no (C,H,W)->(H,W,C) permutation of fc1) must fail both dtypes' rules."""
-    broken = dict(convert.NET_LAYOUT, **{"fc1.weight": convert.linear_kernel("fc1", "kernel")})
-    results = runner.run(EXPERIMENTS["cnn"], seed=0, steps=3, layout=broken)
+def test_a_broken_port_fails_and_names_the_layer(monkeypatch):
+    """A naive flatten (NHWC order, a plain reshape) must fail both dtypes' rules, and the
+    per-layer check must name fc1, the first module whose output differs."""
+    import jax
+
+    from jaxnets.experiments import cnn
+
+    # Compiled programs are cached by function, not by the globals they traced: drop them on
+    # both sides of the broken port so that neither run sees the other's.
+    jax.clear_caches()
+    monkeypatch.setattr(cnn, "_FLATTEN", lambda x: x.reshape(x.shape[0], -1))
+    try:
+        results = runner.run(EXPERIMENTS["cnn"], seed=0, steps=3)
+    finally:
+        jax.clear_caches()
     for result in results:
         assert not result.passed
         failures = "\n".join(result.failures())
         assert "grad fc1.kernel" in failures and "jax" in failures and "torch" in failures
+        (layers,) = [c for c in result.checks if c.quantity == "layers"]
+        assert not layers.passed and "fc1" in layers.detail
 
 
 def test_loss_rules_report_the_first_bad_step():

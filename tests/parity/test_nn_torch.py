@@ -117,9 +117,7 @@ def test_conv2d_matches_torch(kwargs):
     torch.manual_seed(0)
     theirs = torch.nn.Conv2d(4, 6, 3, **kwargs).double()
     ours = nn.Conv2d(4, 6, 3, rngs=nnx.Rngs(0), dtype=jnp.float64, **kwargs)
-    ours.kernel[...] = jnp.asarray(convert.conv_kernel().to_jax(theirs.weight.detach().numpy()))
-    if theirs.bias is not None:
-        ours.bias[...] = jnp.asarray(theirs.bias.detach().numpy())
+    nn.load_state_dict(ours, {k: v.detach().numpy() for k, v in theirs.state_dict().items()})
     x = torch.randn(2, 4, 9, 10, dtype=torch.float64)
     expected = convert.nchw_to_nhwc(theirs(x).detach().numpy())
     got = ours(jnp.asarray(convert.nchw_to_nhwc(x.numpy())))
