@@ -1,9 +1,10 @@
 """What a run writes under ``--out``, and the lock that makes the directory one run's.
 
 ``config.json`` (the original run's options and command, then one entry per invocation),
-``metrics.jsonl`` (one record per step), ``result.json``, ``params.npz``, ``loss.png``, the
-progress bar and TensorBoard. Every JSON file is replaced atomically, so a reader (or a kill)
-never sees half of one.
+``metrics.jsonl`` (one record per step), ``result.json``, ``params.npz``, ``state_dict.npz``
+(the same parameters as a torch ``state_dict``), ``loss.png``, the progress bar and
+TensorBoard. Every JSON and ``.npz`` file is replaced atomically, so a reader (or a kill) never
+sees half of one.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ import numpy as np
 from jaxnets.cli.options import Options, UsageError, read_config
 from jaxnets.experiments import _script
 
-__all__ = ["Outputs", "RunLock", "atomic_write", "config_json", "progress_bar", "versions"]
+__all__ = [
+    "Outputs",
+    "RunLock",
+    "atomic_write",
+    "config_json",
+    "progress_bar",
+    "torch_state_dict",
+    "versions",
+]
 
 PyTree = Any
 LOCK_NAME = ".lock"
@@ -37,6 +46,55 @@ def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _atomic_savez(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """``np.savez`` to ``path`` in one rename; the temporary name keeps ``.npz`` so that NumPy
+    does not append another."""
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def torch_state_dict(
+    params: PyTree, *, model: type | None = None, torch_name: str | None = None
+) -> dict[str, np.ndarray] | None:
+    """An experiment's parameters as the torch ``state_dict`` of its PyTorch original.
+
+    With ``model`` (the experiment's NNX ``MODEL``) the parameters are merged into the module's
+    abstract graph (no weights are allocated, and each array keeps its dtype) and
+    :func:`jaxnets.nn.state_dict` gives torch's keys and layouts. Without it the parameters are
+    raw tensors that already carry the tutorial's names and layouts: dict keys are joined with
+    ``"."`` as torch joins module paths, and a bare array takes ``torch_name``.
+
+    Args:
+      params: host parameters (NumPy or JAX arrays).
+      model: the NNX module class ``params`` is the pure state of, or ``None``.
+      torch_name: the torch name of a bare-array ``params``.
+
+    Returns:
+      ``{torch key: array}``, or ``None`` for a bare array without a ``torch_name``.
+
+    >>> sd = torch_state_dict({"W1": np.zeros((3, 2)), "W2": np.zeros((2, 1))})
+    >>> {key: value.shape for key, value in sd.items()}
+    {'W1': (3, 2), 'W2': (2, 1)}
+    >>> list(torch_state_dict(np.ones(1), torch_name="w")), torch_state_dict(np.ones(1))
+    (['w'], None)
+    """
+    if model is not None:
+        # Imported here: an experiment with a MODEL has loaded flax already, one without need not.
+        from flax import nnx
+
+        from jaxnets import nn
+
+        return nn.state_dict(nnx.merge(nn.abstract(model)[0], params))
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    if len(flat) == 1 and not flat[0][0]:
+        return None if torch_name is None else {torch_name: np.asarray(flat[0][1])}
+    return {
+        jax.tree_util.keystr(path, simple=True, separator="."): np.asarray(leaf)
+        for path, leaf in flat
+    }
 
 
 class RunLock:
@@ -325,8 +383,17 @@ class Outputs:
         last = max(losses, default=None)
         return (None if last is None else losses[last]), "step", (last or 0)
 
-    def finish(self, experiment: str, params: PyTree | None) -> None:
-        """Close TensorBoard; write ``loss.png`` and (when given) ``params.npz``."""
+    def finish(
+        self,
+        experiment: str,
+        params: PyTree | None,
+        *,
+        model: type | None = None,
+        torch_name: str | None = None,
+    ) -> None:
+        """Close TensorBoard; write ``loss.png`` and, when ``params`` are given, ``params.npz``
+        and ``state_dict.npz`` (``model`` and ``torch_name`` as :func:`torch_state_dict`).
+        """
         if not self.enabled:
             return
         if self._writer is not None:
@@ -339,6 +406,8 @@ class Outputs:
                 jax.tree_util.keystr(path, simple=True, separator="/") or "params": np.asarray(x)
                 for path, x in jax.tree_util.tree_flatten_with_path(params)[0]
             }
-            tmp = self.out / "params.tmp.npz"
-            np.savez(tmp, **flat)
-            os.replace(tmp, self.out / "params.npz")
+            _atomic_savez(self.out / "params.npz", flat)
+            # The way back to PyTorch: torch_model.load_state_dict(...) takes these as they are.
+            state = torch_state_dict(params, model=model, torch_name=torch_name)
+            if state is not None:
+                _atomic_savez(self.out / "state_dict.npz", state)

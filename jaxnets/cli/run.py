@@ -672,7 +672,12 @@ def _run(
     result.final_loss, result.final_loss_kind, result.final_loss_at = outputs.final_loss(
         plan.steps_per_epoch, result.end_step
     )
-    outputs.finish(options.experiment, None if result.status == "nonfinite" else result.params)
+    outputs.finish(
+        options.experiment,
+        None if result.status == "nonfinite" else result.params,
+        model=getattr(experiment, "MODEL", None),
+        torch_name=getattr(experiment, "TORCH_NAME", None),
+    )
     outputs.write_json("result.json", _result_json(result))
     return result
 

@@ -12,7 +12,7 @@ The protocol each module in ``jaxnets.experiments`` (see ``catalog``) implements
   ``COMPILER_OPTIONS`` (XLA options of its training program) and ``MODEL``, the NNX module
   class (``MODEL(dtype=..., rngs=...)``) whose pure parameter dict ``params`` is: torch weights
   load into it by layer type and it writes torch ``state_dict`` s. Without ``MODEL`` the
-  parameters are raw tensors named as in the tutorial;
+  parameters are raw tensors named as in the tutorial, and ``TORCH_NAME`` names a bare array;
 * ``train(...)``: :func:`jaxnets.train.fit`, the driver as one chunk, with the tutorial's signature.
 """
 

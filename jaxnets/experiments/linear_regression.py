@@ -23,6 +23,9 @@ DEFAULTS = catalog.get("linear")
 X_DATA = (1.0, 2.0, 3.0)
 Y_DATA = (2.0, 4.0, 6.0)
 optimizer = optim.sgd
+# The parameters are one bare array; this is the tutorial's name for it, the key under which
+# `jaxnets train` writes it to state_dict.npz.
+TORCH_NAME = "w"
 
 
 def init(
