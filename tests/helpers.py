@@ -61,3 +61,15 @@ def tiny_experiment(name: str, *, nan_steps=(), nan_data: bool = False):
         optimizer=optim.sgd,
         batch_plan=batch_plan,
     )
+
+
+def run_cli(argv, capsys):
+    """``jaxnets ARGV`` in this process: ``(exit code, stdout, stderr)``."""
+    from jaxnets import cli
+
+    try:
+        code = cli.main([str(arg) for arg in argv])
+    except SystemExit as exit_:  # argparse's own errors and --help
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

@@ -18,19 +18,9 @@ from jaxnets.cli import run
 from jaxnets.experiments import custom_backward, digits, module_regression, registry
 from jaxnets.train import fit, init_loop_state, make_runner, run_chunks
 
-from .helpers import tiny_experiment
+from .helpers import run_cli, tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def run_cli(argv, capsys):
-    """``jaxnets ARGV`` in this process: ``(exit code, stdout, stderr)``."""
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exit_:  # argparse's own errors and --help
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 @pytest.fixture

@@ -19,20 +19,10 @@ from jaxnets.cli import run
 from jaxnets.experiments import module_regression, registry
 from jaxnets.train import init_loop_state
 
-from .helpers import tiny_experiment
+from .helpers import run_cli, tiny_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CUSTOM = ["train", "custom", "--dtype", "float64", "--checkpoint-every", "5", "--no-progress"]
-
-
-def run_cli(argv, capsys):
-    """``jaxnets ARGV`` in this process: ``(exit code, stdout, stderr)``."""
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def read_json(path: Path) -> Any:

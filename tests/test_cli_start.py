@@ -9,19 +9,11 @@ import pytest
 
 from jaxnets import cli
 
+from .helpers import run_cli
+
 ROOT = Path(__file__).resolve().parents[1]
 # What `--help` and `list` must not import: they would cost seconds before the first line.
 HEAVY = ("jax", "jaxlib", "orbax", "flax", "optax", "numpy", "rich", "matplotlib")
-
-
-def run_cli(argv, capsys):
-    """``jaxnets ARGV`` in this process: ``(exit code, stdout, stderr)``."""
-    try:
-        code = cli.main([str(arg) for arg in argv])
-    except SystemExit as exit_:  # argparse's own errors and --help
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def imported_modules(*argv):
