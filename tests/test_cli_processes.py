@@ -156,7 +156,8 @@ FOUR_DEVICES = textwrap.dedent(
     import jax
     jax.config.update("jax_num_cpu_devices", 4)
     from jaxnets import cli
-    from jaxnets.cli import run
+    from jaxnets.cli import planning, run
+    from jaxnets.experiments import registry
 
     out = sys.argv[1]
     report = {"device_count": jax.device_count()}
@@ -172,7 +173,7 @@ FOUR_DEVICES = textwrap.dedent(
         args = cli.build_parser().parse_args(argv)
         options = cli.resolve(args, run.experiment_defaults(args.experiment))
         try:
-            run._plan(options, run.registry.get(args.experiment))
+            planning.plan_run(options, registry.get(args.experiment))
         except cli.UsageError as err:
             return str(err)
         return True

@@ -15,7 +15,7 @@ import pytest
 
 from jaxnets import cli
 from jaxnets.checkpoint import Checkpointer, param_specs
-from jaxnets.cli import run
+from jaxnets.cli import planning, resume, run
 from jaxnets.experiments import module_regression, registry
 from jaxnets.train import init_loop_state
 
@@ -186,7 +186,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(capsys, tmp_
     assert err.startswith(warning) and err.count("\n") == 1
     assert "resumed from step 10" in err and "Traceback" not in err
     assert read_json(tmp_path / "result.json")["start_step"] == 10
-    assert (tmp_path / run.DAMAGED_DIR / "15").is_dir()
+    assert (tmp_path / resume.DAMAGED_DIR / "15").is_dir()
     assert_same_params(whole_custom, tmp_path)
     assert (whole_custom / "metrics.jsonl").read_text() == (tmp_path / "metrics.jsonl").read_text()
 
@@ -281,4 +281,4 @@ def test_without_epochs_the_final_loss_is_the_last_steps(capsys, tmp_path):
 )  # fmt: skip
 def test_default_chunks_end_on_epoch_ends(steps, per_epoch, every, expected):
     options = cli.Options("x", steps=steps, lr=0.1, batch_size=None, checkpoint_every=every)
-    assert run._chunk_plan(options, per_epoch) == expected
+    assert planning.chunk_plan(options, per_epoch) == expected

@@ -2,7 +2,7 @@
 
 Every call the command makes into the experiment registry, the experiment modules and
 ``jaxnets.train`` is in this module: :func:`experiment_defaults`, :func:`_plan` (with
-:func:`_batch_plan` and the split advice), :func:`initial_values`, :func:`_prepare` and
+:func:`batch_shapes` and the split advice), :func:`initial_values`, :func:`_prepare` and
 :func:`_loop` (``run_chunks`` and the optional ``evaluate``).
 
 The order of :func:`train` is the contract: everything that shapes can tell is checked before
@@ -16,28 +16,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
 
 from jaxnets import distributed
-from jaxnets.checkpoint import Checkpointer, CheckpointError, param_specs, spec_mismatches
+from jaxnets.checkpoint import Checkpointer
 from jaxnets.cli.options import (
-    MAX_CHUNK,
-    PROGRESS_UPDATES,
     Options,
     UsageError,
-    defining_difference,
 )
 from jaxnets.cli.outputs import (
     Outputs,
@@ -46,7 +39,9 @@ from jaxnets.cli.outputs import (
     format_evaluation,
     progress_bar,
 )
-from jaxnets.data import plan as plan_lib
+from jaxnets.cli.planning import RunPlan, plan_run
+from jaxnets.cli.resume import checkpoint_metadata, open_checkpoints, restore
+from jaxnets.cli.signals import Interrupts
 from jaxnets.experiments import _protocol, _script, catalog, registry
 from jaxnets.train import Data, LoopState, init_loop_state, make_runner, run_chunks
 
@@ -54,9 +49,6 @@ __all__ = ["CHUNK_DELAY_ENV", "Result", "experiment_defaults", "initial_values",
 
 # Seconds to sleep after every chunk: lets tests act on a run between chunks. Not a user option.
 CHUNK_DELAY_ENV = "JAXNETS_CHUNK_DELAY"
-DAMAGED_DIR = "checkpoints-damaged"
-# Batch sizes tried, nearest first, when advising on a batch the devices cannot split.
-ADVICE_CANDIDATES = 12
 PyTree = Any
 Evaluate = Callable[[PyTree, PyTree], dict[str, Any]]
 Experiment = ModuleType  # an experiment module (see jaxnets.experiments._protocol)
@@ -142,176 +134,6 @@ def _check_finite(tree: PyTree, what: str) -> None:
             )
 
 
-def _epoch_aligned(limit: int, steps_per_epoch: int) -> int:
-    """The largest chunk length <= ``limit`` whose chunk ends include every epoch end.
-
-    >>> _epoch_aligned(9, 45), _epoch_aligned(100, 45), _epoch_aligned(4, 7), _epoch_aligned(5, 1)
-    (9, 90, 1, 5)
-    """
-    if limit >= steps_per_epoch:
-        return limit // steps_per_epoch * steps_per_epoch
-    return max(d for d in range(1, limit + 1) if steps_per_epoch % d == 0)
-
-
-def _chunk_plan(options: Options, steps_per_epoch: int) -> tuple[int, int | None]:
-    """(steps per chunk, checkpoint interval): the interval is a whole number of chunks.
-
-    The default chunk length also makes every epoch end a chunk end, where the experiment's
-    evaluation runs.
-    """
-    every = options.checkpoint_every
-    chunk = options.chunk_size
-    if chunk is None:
-        chunk = min(MAX_CHUNK, max(1, -(-options.steps // PROGRESS_UPDATES)))
-        chunk = _epoch_aligned(min(chunk, every or chunk), steps_per_epoch)
-    elif every is not None:
-        chunk = min(chunk, every)
-    if every is None:
-        return chunk, None
-    return chunk, -(-every // chunk) * chunk
-
-
-class _Plan(NamedTuple):
-    """What a run will do, worked out from shapes alone (nothing compiled or drawn yet)."""
-
-    options: Options
-    specs: dict[str, Any]
-    mesh: Mesh | None
-    batch_size: int | None
-    chunk_size: int
-    every: int | None
-    batch_plan: plan_lib.Plan
-    n: int
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Steps that make one pass over the training data."""
-        return self.batch_plan.steps_per_epoch(self.n)
-
-    @property
-    def data_parallel(self) -> int:
-        """The number of devices each batch is split over."""
-        return 1 if self.mesh is None else self.mesh.size
-
-
-def _batch_plan(
-    experiment: Experiment, batch_size: int | None, drop_last: bool, dtype: str
-) -> tuple[PyTree, Data, plan_lib.Plan, int, list[PyTree]]:
-    """Shapes only: ``(abstract params, abstract data, batch plan, samples, batch shapes)``.
-
-    The batch shapes are one step's, then (if it differs) each epoch's last step's.
-
-    Raises:
-      ValueError: the experiment refuses the batch size or ``drop_last``.
-    """
-    sizes = {} if batch_size is None else {"batch_size": batch_size}
-    abstract_params, abstract_data = jax.eval_shape(
-        lambda key: experiment.init(key, **sizes, dtype=_script.DTYPES[dtype]), jax.random.key(0)
-    )
-    plan = experiment.batch_plan(batch_size, drop_last=drop_last)
-    n = int(jax.tree.leaves(abstract_data.train)[0].shape[0]) if plan.batch_size else 0
-    plan = plan.check(n)
-    order = jax.ShapeDtypeStruct((n,), jnp.int32)
-    last = [False] if plan.last_size(n) is None else [False, True]
-    if plan.steps_per_epoch(n) == 1 and plan.last_size(n) is not None:
-        last = [True]  # a batch larger than the data: every step is the partial one
-    shapes = [
-        jax.eval_shape(
-            lambda train, order, is_last=is_last: plan_lib.batch(
-                plan, train, order, 0, last=is_last
-            ),
-            abstract_data.train,
-            order,
-        )
-        for is_last in last
-    ]
-    return abstract_params, abstract_data, plan, n, shapes
-
-
-def _split_problem(shapes: list[PyTree], devices: int) -> str | None:
-    """Why ``devices`` devices cannot split these batches evenly, or ``None`` if they can."""
-    for which, shape in zip(("", "each epoch's last, partial batch: "), shapes, strict=False):
-        try:
-            distributed.check_batch(shape, devices)
-        except ValueError as err:
-            # The generic "choose a multiple or a divisor" is replaced by computed advice.
-            return which + str(err).split("; choose ")[0]
-    return None
-
-
-def _split_advice(experiment: Experiment, options: Options, devices: int) -> list[str]:
-    """Option changes that make every batch split evenly, each verified on the real plan.
-
-    Tried: the batch sizes nearest the current one that are multiples of ``devices`` (two at
-    most), with the current ``--drop-last`` and, for loaders, with it on; then the largest device
-    count below ``devices`` that works (1 always does: it runs the plain program).
-    """
-
-    def works(batch_size: int | None, drop_last: bool, count: int) -> bool:
-        try:
-            shapes = _batch_plan(experiment, batch_size, drop_last, options.dtype)[4]
-        except ValueError:
-            return False
-        return count == 1 or _split_problem(shapes, count) is None
-
-    advice = []
-    if options.batch_size is not None:
-        size = options.batch_size
-        sizes = sorted(
-            range(devices, 4 * size + devices, devices), key=lambda b: (abs(b - size), b)
-        )
-        modes = [options.drop_last] + (
-            [True] if experiment.DEFAULTS.loader and not options.drop_last else []
-        )
-        for drop_last in modes:
-            found = [b for b in sizes[:ADVICE_CANDIDATES] if works(b, drop_last, devices)][:2]
-            for b in found:
-                words = [] if b == size else [f"--batch-size {b}"]
-                words += ["--drop-last"] if drop_last and not options.drop_last else []
-                advice.append(" ".join(words))
-    fewer = next(
-        d for d in range(devices - 1, 0, -1) if works(options.batch_size, options.drop_last, d)
-    )
-    return [*advice, f"--devices {fewer}"]
-
-
-def _plan(options: Options, experiment: Experiment) -> _Plan:
-    """Check everything that shapes can tell: devices, batch split, steps, chunking."""
-    try:
-        abstract_params, _, batch_plan, n, shapes = _batch_plan(
-            experiment, options.batch_size, options.drop_last, options.dtype
-        )
-    except ValueError as err:
-        raise UsageError(f"--batch-size / --drop-last: {err}") from None
-    steps_per_epoch = batch_plan.steps_per_epoch(n)
-    if options.epochs is not None:
-        options = dataclasses.replace(options, steps=options.epochs * steps_per_epoch)
-    # One device runs the plain program: no mesh, no sharding annotations.
-    mesh, batch_size = None, None
-    if (options.devices or jax.device_count()) > 1:
-        try:
-            mesh = distributed.make_mesh(options.devices)
-        except ValueError as err:
-            raise UsageError(f"--devices: {err}") from None
-        problem = _split_problem(shapes, mesh.size)
-        if problem is not None:
-            if "has no batch axis" not in problem:
-                advice = _split_advice(experiment, options, mesh.size)
-                problem += f"; what splits evenly: {', or '.join(advice)}"
-            raise UsageError(f"--devices: {problem}")
-        batch_size = distributed.check_batch(shapes[0], mesh.size)
-    if options.tensorboard:
-        try:
-            import tensorboardX  # noqa: F401
-        except ImportError:
-            raise UsageError(
-                "--tensorboard needs tensorboardX: pip install 'jaxnets[tensorboard]'"
-            ) from None
-    chunk_size, every = _chunk_plan(options, steps_per_epoch)
-    specs = param_specs(abstract_params)
-    return _Plan(options, specs, mesh, batch_size, chunk_size, every, batch_plan, n)
-
-
 # ----------------------------------------------------------------------------- initial state
 
 
@@ -332,7 +154,7 @@ def initial_values(
     return _protocol.start(experiment, seed, batch_size=batch_size, dtype=dtype)
 
 
-def _prepare(options: Options, experiment: Experiment, plan: _Plan):
+def _prepare(options: Options, experiment: Experiment, plan: RunPlan):
     """Draw the initial params and data, check them, place them on the mesh, build the runner."""
     dtype = _script.DTYPES[options.dtype]
     params, data, data_key = initial_values(experiment, options.seed, options.batch_size, dtype)
@@ -367,206 +189,6 @@ def _prepare(options: Options, experiment: Experiment, plan: _Plan):
     return data, state, runner
 
 
-# ----------------------------------------------------------------------------- checkpoints
-
-
-def _checkpoint_metadata(options: Options, plan: _Plan) -> dict[str, Any]:
-    """What a checkpoint records besides the state: enough to check, or rebuild, the run."""
-    return {
-        "experiment": options.experiment,
-        "params": plan.specs,
-        "options": dataclasses.asdict(options),
-        "data_parallel": plan.data_parallel,
-    }
-
-
-def _check_checkpoint(
-    metadata: dict[str, Any], step: int, options: Options, plan: _Plan, out: Path
-) -> None:
-    """Refuse a checkpoint of another experiment, model, data or device split."""
-    if metadata.get("experiment") != options.experiment:
-        raise UsageError(
-            f"--resume: {out} holds a run of {metadata.get('experiment')!r}, "
-            f"not {options.experiment!r}"
-        )
-    problems = spec_mismatches(plan.specs, metadata.get("params", {}))
-    if problems:
-        raise UsageError(
-            f"--resume: the checkpoint at step {step} does not fit this model: "
-            + "; ".join(problems)
-        )
-    stored = metadata.get("options")
-    if isinstance(stored, dict):
-        problem = defining_difference(dataclasses.asdict(options), stored, "the run's")
-        if problem:
-            raise UsageError(f"--resume: {problem}")
-    split = metadata.get("data_parallel")
-    if split is not None and split != plan.data_parallel:
-        raise UsageError(
-            f"--resume: --devices {plan.data_parallel} differs from the run's {split} (its "
-            f"batches were split over {split} devices; another split sums gradients in another "
-            f"order); pass --devices {split}"
-        )
-
-
-class _Candidate(NamedTuple):
-    step: int
-    metadata: dict[str, Any] | None
-    error: CheckpointError | None
-
-
-def _open_checkpoints(
-    options: Options, out: Path, plan: _Plan
-) -> tuple[Checkpointer | None, list[_Candidate]]:
-    """The run's checkpointer (if any) and, on resume, its checkpoints newest first.
-
-    The newest whose metadata reads is checked against the run here, before anything is
-    compiled; older ones are checked only if the run falls back to them.
-    """
-    directory = out / "checkpoints"
-    if not options.resume and plan.every is None:
-        return None, []
-    if options.resume and not directory.exists():
-        raise UsageError(f"--resume: no checkpoint in {directory}")
-    # Every process of a multi-process run must open the manager exactly once (it synchronises
-    # them), so the branches below depend on nothing another process could be writing.
-    checkpointer = Checkpointer(
-        directory, max_to_keep=options.keep_checkpoints, create=not options.resume
-    )
-    try:
-        steps = checkpointer.steps()
-        if not options.resume:
-            if steps:
-                raise UsageError(
-                    f"{directory} already holds checkpoints; pass --resume to continue that "
-                    "run or choose another --out"
-                )
-            return checkpointer, []
-        if not steps:
-            raise UsageError(f"--resume: no complete checkpoint in {directory}")
-        candidates = []
-        for step in reversed(steps):
-            try:
-                candidates.append(_Candidate(step, checkpointer.metadata(step), None))
-            except CheckpointError as err:
-                candidates.append(_Candidate(step, None, err))
-        readable = [c for c in candidates if c.metadata is not None]
-        if readable:
-            newest = readable[0]
-            _check_checkpoint(newest.metadata, newest.step, options, plan, out)
-            if newest.step > options.steps:
-                raise UsageError(
-                    f"--resume: the checkpoint is at step {newest.step}, beyond --steps "
-                    f"{options.steps}"
-                )
-    except BaseException:
-        checkpointer.close()
-        raise
-    return checkpointer, candidates
-
-
-def _restore(
-    checkpointer: Checkpointer,
-    candidates: list[_Candidate],
-    like: LoopState,
-    options: Options,
-    plan: _Plan,
-    out: Path,
-) -> tuple[int, LoopState]:
-    """Restore the newest checkpoint that reads; set damaged newer ones aside, saying so."""
-    damaged = []
-    for candidate in candidates:
-        error = candidate.error
-        if candidate.metadata is not None:
-            _check_checkpoint(candidate.metadata, candidate.step, options, plan, out)
-            try:
-                state = checkpointer.restore(candidate.step, like)
-            except CheckpointError as err:
-                error = err
-            else:
-                for step, reason in damaged:
-                    moved = checkpointer.set_aside(step, out / DAMAGED_DIR)
-                    print(
-                        f"jaxnets train: warning: the checkpoint at step {step} is damaged "
-                        f"({reason}); moved it to {moved} and resumed from step "
-                        f"{candidate.step}",
-                        file=sys.stderr,
-                    )
-                return candidate.step, state
-        damaged.append((candidate.step, error))
-    steps = ", ".join(str(step) for step, _ in damaged)
-    raise UsageError(
-        f"--resume: no checkpoint in {checkpointer.directory} restores (steps {steps}; the "
-        f"newest: {damaged[0][1]}); start a new run in another --out"
-    )
-
-
-# ----------------------------------------------------------------------------- signals
-
-
-class _Interrupts:
-    """The first SIGINT or SIGTERM asks the run to stop after its chunk; a second one exits.
-
-    Python runs signal handlers in the main thread between bytecodes, which a chunk running in
-    XLA does not reach, so a watcher thread reads the signals from the wakeup fd that Python's
-    C-level handler writes at once: it records the first and ends the process on the second.
-
-    Args:
-      enabled: install the handlers (not off the main thread, where Python cannot, nor in a
-        multi-process run, whose processes would stop at different chunks and wait forever on
-        each other's checkpoint).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.received: str | None = None
-
-    def __enter__(self) -> _Interrupts:
-        if not self.enabled:
-            return self
-        read_fd, self._write_fd = os.pipe()
-        os.set_blocking(self._write_fd, False)
-        self._previous_fd = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        self._previous = {signum: signal.signal(signum, _noop) for signum in self.SIGNALS}
-        self._watcher = threading.Thread(target=self._watch, args=(read_fd,), daemon=True)
-        self._watcher.start()
-        return self
-
-    def _watch(self, read_fd: int) -> None:
-        with os.fdopen(read_fd, "rb", buffering=0) as signals:
-            while byte := signals.read(1):
-                if byte == b"\0":  # __exit__'s wake-up: signal numbers start at 1
-                    return
-                name = signal.Signals(byte[0]).name
-                if self.received is None:
-                    self.received = name
-                    print(
-                        f"\njaxnets train: {name}: stopping after this chunk, saving and writing "
-                        "the outputs; send it again to abort at once",
-                        file=sys.stderr,
-                        flush=True,
-                    )
-                else:
-                    print(f"\njaxnets train: {name} again: aborted", file=sys.stderr, flush=True)
-                    os._exit(128 + byte[0])
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not self.enabled:
-            return
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-        signal.set_wakeup_fd(self._previous_fd)
-        os.write(self._write_fd, b"\0")
-        self._watcher.join()
-        os.close(self._write_fd)
-
-
-def _noop(signum: int, frame: object) -> None:
-    """A Python-level handler, so that Python's C handler writes the signal to the wakeup fd."""
-
-
 # ----------------------------------------------------------------------------- the run
 
 
@@ -590,12 +212,12 @@ def train(options: Options, argv: Sequence[str] | None = None) -> Result:
         raise UsageError(err.args[0]) from None
     out = Path(options.out)
     with jax_settings(options.dtype, options.precision):
-        plan = _plan(options, experiment)
+        plan = plan_run(options, experiment)
         options = plan.options
         primary = jax.process_index() == 0
         with (
             RunLock(out, enabled=primary),
-            _Interrupts(enabled=jax.process_count() == 1) as interrupts,
+            Interrupts(enabled=jax.process_count() == 1) as interrupts,
         ):
             return _run(options, experiment, plan, out, primary, interrupts, argv)
 
@@ -603,19 +225,19 @@ def train(options: Options, argv: Sequence[str] | None = None) -> Result:
 def _run(
     options: Options,
     experiment: Experiment,
-    plan: _Plan,
+    plan: RunPlan,
     out: Path,
     primary: bool,
-    interrupts: _Interrupts,
+    interrupts: Interrupts,
     argv: Sequence[str] | None,
 ) -> Result:
     """The locked part of :func:`train`."""
-    checkpointer, candidates = _open_checkpoints(options, out, plan)
+    checkpointer, candidates = open_checkpoints(options, out, plan)
     with checkpointer or contextlib.nullcontext():
         data, state, runner = _prepare(options, experiment, plan)
         start = 0
         if options.resume:
-            start, state = _restore(checkpointer, candidates, state, options, plan, out)
+            start, state = restore(checkpointer, candidates, state, options, plan, out)
             if start == options.steps:
                 # Checked after the restore: a damaged last checkpoint leaves work to do.
                 return Result(
@@ -684,7 +306,7 @@ def _run(
 
 def _loop(
     options: Options,
-    plan: _Plan,
+    plan: RunPlan,
     runner: Any,
     state: LoopState,
     data: PyTree,
@@ -693,7 +315,7 @@ def _loop(
     outputs: Outputs,
     *,
     evaluate: Evaluate | None = None,
-    interrupts: _Interrupts | None = None,
+    interrupts: Interrupts | None = None,
 ) -> Result:
     """Run the chunks: progress, metrics, evaluation, checkpoints between them.
 
@@ -701,7 +323,7 @@ def _loop(
     chunk that was running, saving a checkpoint at that step.
     """
     delay = float(os.environ.get(CHUNK_DELAY_ENV, "0") or 0)
-    metadata = _checkpoint_metadata(options, plan)
+    metadata = checkpoint_metadata(options, plan)
     steps_per_epoch = plan.steps_per_epoch
     losses, saved = [], []
     skipped = skipped_at_start = int(distributed.to_host(state.skipped))
