@@ -78,19 +78,18 @@ def first_grads() -> tuple[dict[str, np.ndarray], GradHook]:
     return grads, keep_first
 
 
-def loader_step(
-    model: torch.nn.Module,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+def optimizer_step(
+    compute_loss: Callable[..., torch.Tensor],
     optimizer: torch.optim.Optimizer,
+    parameters: dict[str, torch.Tensor],
     on_backward: GradHook | None = None,
 ) -> TrainingStep:
-    """The ``DataLoader`` tutorials' step on one batch: ``zero_grad``, loss, ``backward``,
-    ``step``."""
-    parameters = dict(model.named_parameters())
+    """The step of the tutorials that clear gradients first: ``zero_grad``, the loss of the
+    step's batch (``compute_loss(*batch)``), ``backward``, ``step``."""
 
-    def step(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def step(*batch: torch.Tensor) -> torch.Tensor:
         optimizer.zero_grad()
-        loss = loss_fn(model(x), target)
+        loss = compute_loss(*batch)
         loss.backward()
         if on_backward is not None:
             on_backward(parameters)
@@ -98,6 +97,21 @@ def loader_step(
         return loss.detach()
 
     return TrainingStep(step, parameters, optimizer)
+
+
+def loader_step(
+    model: torch.nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    on_backward: GradHook | None = None,
+) -> TrainingStep:
+    """The ``DataLoader`` tutorials' step on one batch ``(x, target)``."""
+    return optimizer_step(
+        lambda x, target: loss_fn(model(x), target),
+        optimizer,
+        dict(model.named_parameters()),
+        on_backward,
+    )
 
 
 def loader_training(

@@ -8,7 +8,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, leaf, numpy
+from parity.torch_ref import (
+    GradHook,
+    Reference,
+    TrainingStep,
+    first_grads,
+    leaf,
+    numpy,
+    optimizer_step,
+)
 
 CLIP, PENALTY = 0.05, 1e-2
 
@@ -76,18 +84,12 @@ def make_step(
     """One ``optim.SGD`` step of ``predict`` under MSE; ``W`` and ``scale`` are leaves that
     require grad."""
     optimizer = torch.optim.SGD([W, scale], lr=learning_rate)
-    parameters = {"W": W, "scale": scale}
-
-    def step() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.mse_loss(predict(W, scale, X), y)
-        loss.backward()
-        if on_backward is not None:
-            on_backward(parameters)
-        optimizer.step()
-        return loss.detach()
-
-    return TrainingStep(step, parameters, optimizer)
+    return optimizer_step(
+        lambda: F.mse_loss(predict(W, scale, X), y),
+        optimizer,
+        {"W": W, "scale": scale},
+        on_backward,
+    )
 
 
 def run(
