@@ -14,13 +14,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import jax
 import numpy as np
 from flax import nnx
 
 from jaxnets import nn
 from jaxnets.nn import StateDictError
 
-__all__ = ["StateDictError", "from_torch", "nchw_to_nhwc", "nhwc_to_nchw"]
+__all__ = ["StateDictError", "from_torch", "nchw_to_nhwc"]
 
 Array = np.ndarray
 
@@ -28,11 +29,6 @@ Array = np.ndarray
 def nchw_to_nhwc(x: Any) -> Array:
     """A torch feature map ``(N, C, H, W)`` in jaxnets' channels-last layout."""
     return np.asarray(x).transpose(0, 2, 3, 1)
-
-
-def nhwc_to_nchw(x: Any) -> Array:
-    """A jaxnets feature map ``(N, H, W, C)`` in torch's layout."""
-    return np.asarray(x).transpose(0, 3, 1, 2)
 
 
 def _by_name(state: Mapping[str, Array], template: Any) -> Any:
@@ -85,11 +81,5 @@ def from_torch(experiment: Any, state: Mapping[str, Any], template: Any) -> Any:
     dtype = next(iter(state.values())).dtype
     model = model_type(dtype=dtype, rngs=nnx.Rngs(0))
     nn.load_state_dict(model, state)
-    return jax_to_numpy(nnx.to_pure_dict(nnx.state(model, nnx.Param)))
+    return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
-
-def jax_to_numpy(tree: Any) -> Any:
-    """Every leaf of ``tree`` as a NumPy array."""
-    if isinstance(tree, Mapping):
-        return {key: jax_to_numpy(value) for key, value in tree.items()}
-    return np.asarray(tree)

@@ -84,17 +84,15 @@ class Result:
         return out
 
 
-def run_jax(experiment: Experiment, reference: Reference, steps: int, **sizes):
-    """Convert a torch reference and run the jaxnets side. Returns ``(losses, first-step grads,
-    torch grads in the jaxnets layout, metrics)``."""
-    start = experiment.jax_inputs(reference, **sizes)
+def run_jax(experiment: Experiment, reference: Reference, start: JaxInputs, steps: int):
+    """Run the jaxnets side from ``start`` (``reference`` converted by ``jax_inputs``). Returns
+    ``(losses, first-step grads, metrics)``, the grads keyed like ``reference.grads``."""
     final_params, losses = experiment.fit(start, steps)
     grads = jax.tree.map(np.asarray, experiment.first_grads(start))
-    torch_grads = torch_grads_in_jax_layout(experiment, reference, start)
     if not isinstance(grads, Mapping):  # a single array (the linear tutorial's w): its torch name
         grads = {next(iter(reference.grads)): grads}
     metrics = experiment.metrics(final_params, start)
-    return losses.reshape(-1), grads, torch_grads, metrics
+    return losses.reshape(-1), grads, metrics
 
 
 def torch_grads_in_jax_layout(
@@ -203,13 +201,17 @@ def run(
         )
 
     ref64 = torch_run("float64")
-    truth64 = torch_grads_in_jax_layout(
-        experiment, ref64, experiment.jax_inputs(ref64, **overrides)
-    )
+    start64 = experiment.jax_inputs(ref64, **overrides)
+    truth64 = torch_grads_in_jax_layout(experiment, ref64, start64)
     results = []
     for dtype in dtypes:
         ref = ref64 if dtype == "float64" else torch_run(dtype)
-        jax_losses, jax_grads, torch_grads, metrics = run_jax(experiment, ref, steps, **overrides)
+        if dtype == "float64":
+            start, torch_grads = start64, truth64
+        else:
+            start = experiment.jax_inputs(ref, **overrides)
+            torch_grads = torch_grads_in_jax_layout(experiment, ref, start)
+        jax_losses, jax_grads, metrics = run_jax(experiment, ref, start, steps)
         if dtype == "float64":
             loss_check = compare.float64_losses(jax_losses, ref.losses)
             grad_checks = compare.float64_gradients(jax_grads, torch_grads)
