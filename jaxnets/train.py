@@ -209,9 +209,7 @@ def make_runner(
         raise ValueError(f"guard must be one of {GUARDS}, got {guard!r}")
     plan = plan.check(n)
     steps_per_epoch = plan.steps_per_epoch(n)
-    has_last = plan.last_size(n) is not None
-    # A batch larger than the data set: every step is the epoch's one, partial batch.
-    only_last = has_last and steps_per_epoch == 1
+    kinds = plan.batch_kinds(n)
 
     def gradients(arrays: PyTree, order: jax.Array, step_in_epoch: jax.Array, last: bool):
         def run(params: PyTree):
@@ -236,17 +234,15 @@ def make_runner(
             order = jax.lax.cond(
                 step_in_epoch == 0, lambda: epoch_order(state.key, epoch, orders), lambda: order
             )
-        if only_last:
-            loss, grads = gradients(arrays, order, step_in_epoch, True)(train.params)
-        elif has_last:
+        if len(kinds) == 1:
+            loss, grads = gradients(arrays, order, step_in_epoch, kinds[0])(train.params)
+        else:  # a partial last batch: its own static shape, picked at the epoch's last step
             loss, grads = jax.lax.cond(
                 step_in_epoch == steps_per_epoch - 1,
                 gradients(arrays, order, step_in_epoch, True),
                 gradients(arrays, order, step_in_epoch, False),
                 train.params,
             )
-        else:
-            loss, grads = gradients(arrays, order, step_in_epoch, False)(train.params)
         # Stopping needs the loss only: non-finite gradients make the next loss non-finite.
         # Skipping must keep the parameters clean, so it checks the gradients too, a pass over
         # them that costs the cnn's batch-1 step 1.8x (fc1's 25 MB gradient, memory-bound).

@@ -99,9 +99,6 @@ def batch_shapes(
     n = int(jax.tree.leaves(abstract_data.train)[0].shape[0]) if plan.batch_size else 0
     plan = plan.check(n)
     order = jax.ShapeDtypeStruct((n,), jnp.int32)
-    last = [False] if plan.last_size(n) is None else [False, True]
-    if plan.steps_per_epoch(n) == 1 and plan.last_size(n) is not None:
-        last = [True]  # a batch larger than the data: every step is the partial one
     shapes = [
         jax.eval_shape(
             lambda train, order, is_last=is_last: plan_lib.batch(
@@ -110,7 +107,7 @@ def batch_shapes(
             abstract_data.train,
             order,
         )
-        for is_last in last
+        for is_last in plan.batch_kinds(n)
     ]
     return abstract_params, abstract_data, plan, n, shapes
 

@@ -81,6 +81,19 @@ class Plan(NamedTuple):
             return None
         return n % self.batch_size
 
+    def batch_kinds(self, n: int) -> tuple[bool, ...]:
+        """The kinds of batch an epoch of ``n`` samples trains, as :func:`batch`'s ``last`` flag.
+
+        ``(False,)`` when every batch is full (or whole), ``(False, True)`` with a partial last
+        batch, ``(True,)`` when the epoch's one batch is partial (``batch_size`` above ``n``).
+
+        >>> Plan(2).batch_kinds(4), Plan(2).batch_kinds(5), Plan(8).batch_kinds(5)
+        ((False,), (False, True), (True,))
+        """
+        if self.last_size(n) is None:
+            return (False,)
+        return (True,) if self.steps_per_epoch(n) == 1 else (False, True)
+
     def bounds(self, step: int, n: int) -> tuple[int, int]:
         """``(start, size)`` of batch ``step`` of an epoch within that epoch's order."""
         if self.batch_size is None:
