@@ -229,8 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     add(
         "--batch-size",
         type=positive_int,
-        help="examples per step (mlp: 64, cnn: 1, custom: 32, module_regression: 10, digits: 32; "
-        "linear has none)",
+        help="examples per step (defaults: "
+        + ", ".join(
+            f"{entry.name} {entry.batch_size}"
+            for entry in catalog.CATALOG.values()
+            if entry.batch_size is not None
+        )
+        + "; the others have none)",
     )
     add(
         "--drop-last",
