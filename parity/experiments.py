@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxnets.data import plan as plan_lib
 from jaxnets.experiments import (
+    _protocol,
     cnn,
     custom_backward,
     digits,
@@ -30,7 +31,7 @@ from jaxnets.experiments import (
     module_regression,
 )
 from jaxnets.lessons import autograd_basics
-from jaxnets.train import Data, fit
+from jaxnets.train import Data
 from parity import convert
 from parity.torch_ref import Reference
 from parity.torch_ref import autograd as autograd_ref
@@ -173,19 +174,14 @@ class Experiment:
         Returns:
           ``(final_params, losses)`` with one loss per optimiser step.
         """
-        plan = self.plan(start)
-        if self.steps_meaning == "epochs":
-            steps *= plan.steps_per_epoch(_samples(start.data))
-        params, losses = fit(
-            self.module.loss_fn,
-            self.module.optimizer,
+        params, losses = _protocol.fit_experiment(
+            self.module,
             start.params,
             start.data.train,
-            steps=steps,
             learning_rate=self.module.DEFAULTS.learning_rate,
-            plan=plan,
+            batch_size=start.batch_size,
             orders=start.orders,
-            compiler_options=getattr(self.module, "COMPILER_OPTIONS", None),
+            **{self.steps_meaning: steps},
         )
         return params, np.asarray(losses)
 

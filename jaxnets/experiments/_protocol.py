@@ -29,7 +29,7 @@ from jaxnets.data.plan import FULL_BATCH, Plan
 from jaxnets.experiments.catalog import Defaults
 from jaxnets.train import Data, fit, run_keys
 
-__all__ = ["batch_plan", "start", "train_epochs"]
+__all__ = ["batch_plan", "fit_experiment", "start", "train_epochs"]
 
 PyTree = Any
 
@@ -93,6 +93,44 @@ def start(
     return params, data, keys.data
 
 
+def fit_experiment(
+    experiment: ModuleType,
+    params: PyTree,
+    arrays: PyTree,
+    *,
+    learning_rate: float,
+    steps: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    orders: Any = None,
+) -> tuple[PyTree, jax.Array]:
+    """``experiment``'s loss, optimiser, batch plan and compiler options through
+    :func:`jaxnets.train.fit`, for ``steps`` optimiser steps or ``epochs`` passes over ``arrays``.
+
+    Returns:
+      ``(final_params, losses)`` with one loss per step.
+    """
+    if (steps is None) == (epochs is None):
+        raise ValueError("pass exactly one of steps or epochs")
+    plan = experiment.batch_plan(batch_size)
+    if epochs is not None:
+        n = int(jnp.shape(jax.tree.leaves(arrays)[0])[0])
+        steps = validate.positive_int(epochs, "epochs") * plan.check(n).steps_per_epoch(n)
+    return fit(
+        experiment.loss_fn,
+        experiment.optimizer,
+        params,
+        arrays,
+        steps=steps,
+        learning_rate=learning_rate,
+        plan=plan,
+        key=key,
+        orders=orders,
+        compiler_options=getattr(experiment, "COMPILER_OPTIONS", None),
+    )
+
+
 def train_epochs(
     experiment: ModuleType,
     params: PyTree,
@@ -113,19 +151,14 @@ def train_epochs(
     Returns:
       ``(final_params, losses)`` with ``losses: (epochs, steps_per_epoch)``.
     """
-    epochs = validate.positive_int(epochs, "epochs")
-    plan = experiment.batch_plan(batch_size)
-    n = int(jnp.shape(jax.tree.leaves(arrays)[0])[0])
-    per_epoch = plan.check(n).steps_per_epoch(n)
-    params, losses = fit(
-        experiment.loss_fn,
-        experiment.optimizer,
+    params, losses = fit_experiment(
+        experiment,
         params,
         arrays,
-        steps=epochs * per_epoch,
         learning_rate=learning_rate,
-        plan=plan,
+        epochs=epochs,
+        batch_size=batch_size,
         key=run_keys(seed).data,
         orders=orders,
     )
-    return params, losses.reshape(epochs, per_epoch)
+    return params, losses.reshape(validate.positive_int(epochs, "epochs"), -1)
