@@ -100,13 +100,13 @@ def normalize(tensor: ArrayLike, mean: Any, std: Any, inplace: bool = False) -> 
                 f"{name} must be a number or hold 1 or C = {channels} values (one per channel "
                 f"of the (..., H, W, C) tensor), got shape {array.shape}"
             )
-        stats[name] = jnp.asarray(array.reshape((1,) * (tensor.ndim - 1) + (-1,)))
-    if (np.asarray(stats["std"]) == 0).any():
+        stats[name] = array.reshape((1,) * (tensor.ndim - 1) + (-1,))
+    if (stats["std"] == 0).any():
         raise ValueError(
             f"std evaluated to zero after conversion to {tensor.dtype}, leading to division by "
             "zero."
         )
-    return _true_divide(tensor - stats["mean"], stats["std"])
+    return _true_divide(tensor - jnp.asarray(stats["mean"]), jnp.asarray(stats["std"]))
 
 
 def hflip(img: ArrayLike) -> jax.Array:
