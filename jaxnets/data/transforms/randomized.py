@@ -138,9 +138,9 @@ class RandomCrop(Transform):
     def draw(self, key: jax.Array | None, image_shape: Sequence[int]) -> CropParams:
         h, w = self._padded_size(image_shape)
         th, tw = self.size
-        key_top, key_left = jax.random.split(require_key(key, self))
-        top = jax.random.randint(key_top, (), 0, h - th + 1, jnp.int32)
-        left = jax.random.randint(key_left, (), 0, w - tw + 1, jnp.int32)
+        # One draw of both offsets: a vmapped batch compiles one random-bits program, not two.
+        counts = jnp.asarray([h - th + 1, w - tw + 1], jnp.int32)
+        top, left = jax.random.randint(require_key(key, self), (2,), 0, counts, jnp.int32)
         return CropParams(top, left)
 
     def apply_with(self, params: CropParams, image: ArrayLike) -> jax.Array:
