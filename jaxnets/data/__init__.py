@@ -3,6 +3,8 @@
 :mod:`jaxnets.data.plan` cuts each epoch into batches inside the compiled training step;
 :mod:`jaxnets.data.loader` is ``torch.utils.data``'s ``DataLoader``, ``default_collate`` and
 ``default_convert`` on the host, with the same cut. Both are re-exported here.
+:mod:`jaxnets.data.transforms` (imported on its own) holds torchvision's image transforms as pure
+functions of ``(key, image)`` on channels-last images, for augmenting batches inside a step.
 """
 
 from jaxnets.data.loader import (
