@@ -39,10 +39,12 @@ __all__ = [
     "make_runner",
     "run_chunks",
     "run_keys",
+    "step_key",
 ]
 
 PyTree = Any
 LossFn = Callable[[PyTree, PyTree], jax.Array]
+BatchTransform = Callable[[jax.Array, PyTree], PyTree]
 OptimizerFactory = Callable[[Any], optax.GradientTransformation]
 GUARDS = ("stop", "skip")
 
@@ -79,6 +81,26 @@ def run_keys(seed: int) -> Keys:
     """
     init, data = jax.random.split(jax.random.key(seed))
     return Keys(init, data)
+
+
+# Folded into the data key before the step: a stream apart from the epochs' orders, which fold
+# in the epoch (an epoch count never reaches this).
+_BATCH_TRANSFORM_STREAM = 0x7472_616E
+
+
+def step_key(key: jax.Array, step: jax.Array | int) -> jax.Array:
+    """The key a step's batch transform gets: a pure function of the data key and the step.
+
+    It is ``fold_in(fold_in(key, STREAM), step)``, apart from the keys that order the epochs
+    (``fold_in(key, epoch)``), so transforming batches leaves the batches' order unchanged, and a
+    resumed run transforms its batches as an uninterrupted one.
+
+    >>> key = run_keys(0).data
+    >>> a, b = (jax.random.key_data(step_key(key, t)) for t in (0, 1))
+    >>> bool((a != b).any())
+    True
+    """
+    return jax.random.fold_in(jax.random.fold_in(key, _BATCH_TRANSFORM_STREAM), step)
 
 
 class TrainState(NamedTuple):
@@ -160,6 +182,7 @@ def make_runner(
     batch_sharding: jax.sharding.Sharding | None = None,
     state_sharding: jax.sharding.Sharding | None = None,
     compiler_options: dict[str, Any] | None = None,
+    batch_transform: BatchTransform | None = None,
 ) -> Callable[..., tuple[LoopState, tuple[jax.Array, ...]]]:
     """Build ``run_chunk(state, arrays, learning_rate, orders=None, *, length)``.
 
@@ -192,6 +215,9 @@ def make_runner(
       batch_sharding: if given, each step's batch is constrained to it (data parallelism).
       state_sharding: if given, the output state and losses are placed with it (replicated).
       compiler_options: XLA options for this program only (``jax.jit``'s ``compiler_options``).
+      batch_transform: if given, ``batch_transform(key, batch) -> batch`` runs on every step's
+        batch inside the step (data augmentation), with ``key = step_key(state.key, step)``;
+        without it the program is the same as before it existed.
 
     Returns:
       The jitted ``run_chunk``, returning ``(state, (losses, finite))`` with ``(length,)`` arrays,
@@ -211,9 +237,11 @@ def make_runner(
     steps_per_epoch = plan.steps_per_epoch(n)
     kinds = plan.batch_kinds(n)
 
-    def gradients(arrays: PyTree, order: jax.Array, step_in_epoch: jax.Array, last: bool):
+    def gradients(arrays, order, step_in_epoch, last: bool, key: jax.Array | None = None):
         def run(params: PyTree):
             batch = plan_lib.batch(plan, arrays, order, step_in_epoch, last=last)
+            if batch_transform is not None:
+                batch = batch_transform(key, batch)
             if batch_sharding is not None:
                 batch = jax.lax.with_sharding_constraint(batch, batch_sharding)
             return jax.value_and_grad(loss_fn)(params, batch)
@@ -234,13 +262,14 @@ def make_runner(
             order = jax.lax.cond(
                 step_in_epoch == 0, lambda: epoch_order(state.key, epoch, orders), lambda: order
             )
+        key = None if batch_transform is None else step_key(state.key, train.step)
         if len(kinds) == 1:
-            loss, grads = gradients(arrays, order, step_in_epoch, kinds[0])(train.params)
+            loss, grads = gradients(arrays, order, step_in_epoch, kinds[0], key)(train.params)
         else:  # a partial last batch: its own static shape, picked at the epoch's last step
             loss, grads = jax.lax.cond(
                 step_in_epoch == steps_per_epoch - 1,
-                gradients(arrays, order, step_in_epoch, True),
-                gradients(arrays, order, step_in_epoch, False),
+                gradients(arrays, order, step_in_epoch, True, key),
+                gradients(arrays, order, step_in_epoch, False, key),
                 train.params,
             )
         # Stopping needs the loss only: non-finite gradients make the next loss non-finite.
@@ -383,19 +412,24 @@ def run_chunks(
 
 
 @functools.cache
-def _cached_runner(loss_fn, optimizer, plan, n, with_grads, compiler_options):
-    return make_runner(
+def _fit_program(loss_fn, optimizer, plan, n, with_grads, compiler_options, batch_transform):
+    # The optimiser's state is made inside the training program rather than by a program of
+    # its own: every program a process compiles adds to its time to result.
+    run_chunk = make_runner(
         loss_fn,
         optimizer,
         plan,
         n=n,
         with_grads=with_grads,
         donate=False,
-        compiler_options=dict(compiler_options),
+        batch_transform=batch_transform,
     )
 
+    def fit_run(params, arrays, learning_rate, orders, key, *, length):
+        state = init_loop_state(params, optimizer, key)
+        return run_chunk(state, arrays, learning_rate, orders, length=length)
 
-_init_state = jax.jit(init_loop_state, static_argnums=1)
+    return jax.jit(fit_run, static_argnames="length", compiler_options=dict(compiler_options))
 
 
 def fit(
@@ -411,9 +445,11 @@ def fit(
     orders: Any = None,
     with_grads: bool = False,
     compiler_options: dict[str, Any] | None = None,
+    batch_transform: BatchTransform | None = None,
 ) -> tuple[PyTree, Any]:
     """Train for ``steps`` steps as one jitted chunk of the driver: every experiment's ``train``.
 
+    The optimiser's initial state and the ``steps`` steps are one compiled program (``fit_run``).
     The options are checked before anything is compiled; the compiled program is cached per
     ``(loss_fn, optimizer, plan, n, with_grads, compiler_options)`` and shapes, so repeated calls,
     with any learning rate, compile nothing. ``params`` is not donated: the caller's arrays stay
@@ -434,6 +470,8 @@ def fit(
         ``epochs`` covering ``steps``.
       with_grads: also return every step's gradients.
       compiler_options: XLA options for the program.
+      batch_transform: ``batch_transform(key, batch) -> batch`` applied to each step's batch in
+        the step (see :func:`make_runner`; a module-level function: it is a cache key).
 
     Returns:
       ``(final_params, losses)`` with ``losses: (steps,)``; with ``with_grads``,
@@ -454,7 +492,6 @@ def fit(
         epochs = -(-steps // plan.steps_per_epoch(n))
         orders = jnp.asarray(plan_lib.epoch_orders(n, epochs, orders))
     options = tuple(sorted((compiler_options or {}).items()))
-    run_chunk = _cached_runner(loss_fn, optimizer, plan, n, with_grads, options)
-    state = _init_state(params, optimizer, key)
-    state, outputs = run_chunk(state, arrays, learning_rate, orders, length=steps)
+    program = _fit_program(loss_fn, optimizer, plan, n, with_grads, options, batch_transform)
+    state, outputs = program(params, arrays, learning_rate, orders, key, length=steps)
     return state.train.params, (outputs[0], outputs[2]) if with_grads else outputs[0]

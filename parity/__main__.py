@@ -11,6 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from jaxnets import compile_cache
 from jaxnets.cli.options import positive_int
 from parity import report, runner
 from parity.experiments import EXPERIMENTS
@@ -114,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--torch-device", default="cpu", help="torch device, e.g. cuda (JAX uses JAX_PLATFORMS)"
     )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile from scratch: do not read or write the persistent compilation cache "
+        "(also JAXNETS_NO_CACHE=1; see jaxnets.compile_cache)",
+    )
     return parser
 
 
@@ -133,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if problems:
         parser.exit(2, "".join(f"{parser.prog}: error: {problem}\n" for problem in problems))
 
+    cache = compile_cache.enable(args.no_cache)
     runner.configure()
     results = []
     for name in names:
@@ -152,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
         "batch_size": args.batch_size,
         "dtypes": list(dtypes),
         "torch_device": args.torch_device,
+        "compilation_cache": cache.as_dict(),
     }
     json_path = report.write_json(results, args.json, settings)
     plots = [report.write_plot(r, args.plots) for r in results]
     print(f"\nJSON: {json_path}\nplots: {', '.join(str(p) for p in plots)}")
+    print(compile_cache.describe(cache))
     return 0 if all(r.passed for r in results) else 1
 
 

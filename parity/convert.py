@@ -78,8 +78,16 @@ def from_torch(experiment: Any, state: Mapping[str, Any], template: Any) -> Any:
     model_type = getattr(experiment, "MODEL", None)
     if model_type is None:
         return _by_name(state, template)
-    dtype = next(iter(state.values())).dtype
-    model = model_type(dtype=dtype, rngs=nnx.Rngs(0))
+    model = blank_model(model_type, next(iter(state.values())).dtype)
     nn.load_state_dict(model, state)
     return jax.tree.map(np.asarray, nnx.to_pure_dict(nnx.state(model, nnx.Param)))
 
+
+def blank_model(model_type: type[nnx.Module], dtype: Any) -> nnx.Module:
+    """``model_type(dtype=dtype, rngs=...)`` with shapes and dtypes but no values, for loading.
+
+    Built under ``nnx.eval_shape``: nothing is drawn, since every value is about to be replaced
+    by torch's. (Drawing eagerly compiles one random program per parameter shape, the larger
+    part of ``python -m parity``'s compile time.) Load every variable before using the model.
+    """
+    return nnx.eval_shape(lambda: model_type(dtype=dtype, rngs=nnx.Rngs(0)))

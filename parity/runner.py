@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import torch
 
-from parity import compare
+from parity import compare, convert
 from parity.experiments import Experiment, JaxInputs, LessonExperiment, to_device
 from parity.torch_ref import Reference
 
@@ -110,14 +110,12 @@ def layer_check(experiment: Experiment, reference: Reference, dtype: str, device
     """``parity.check_port`` on the first step: the torch module and the experiment's ``MODEL``
     from the reference's initial weights, every module's output and every gradient compared, so
     a broken port names its first diverging layer."""
-    from flax import nnx
-
     from parity.port import check_port
 
     torch_dtype = TORCH_DTYPES[dtype]
     torch_model = experiment.torch_model().to(dtype=torch_dtype, device=device)
     torch_model.load_state_dict({k: torch.from_numpy(v) for k, v in reference.params.items()})
-    jax_model = experiment.module.MODEL(dtype=getattr(np, dtype), rngs=nnx.Rngs(0))
+    jax_model = convert.blank_model(experiment.module.MODEL, getattr(np, dtype))
     inputs = reference.inputs
     n = len(inputs[experiment.train[0]])
     if "orders" in inputs:

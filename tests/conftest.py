@@ -6,9 +6,14 @@ error, so the float32 and float64 parity runs really run in the dtype they claim
 
 import contextlib
 import logging
+import os
 
 import jax
 import pytest
+
+# The commands and scripts the tests run keep no compilation cache in the user's cache
+# directory; the tests of the cache pass their own directory explicitly.
+os.environ["JAXNETS_NO_CACHE"] = "1"
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

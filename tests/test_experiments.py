@@ -89,7 +89,7 @@ def test_cnn_net_layout_and_functional_form():
 def test_mlp_bad_input_fails_before_compiling(call, match, compiled):
     params, dataset = mlp.init(jax.random.key(0), **SMALL)
     with (
-        compiled("run_chunk", "init_loop_state") as names,
+        compiled("fit_run", "run_chunk", "init_loop_state") as names,
         pytest.raises((ValueError, TypeError), match=match),
     ):
         call(params, *dataset.train)
@@ -99,7 +99,7 @@ def test_mlp_bad_input_fails_before_compiling(call, match, compiled):
 def test_cnn_and_linear_bad_input_fail_before_compiling(compiled):
     params, dataset = cnn.init(jax.random.key(0))
     x, target = dataset.train
-    with compiled("run_chunk", "init_loop_state") as names:
+    with compiled("fit_run", "run_chunk", "init_loop_state") as names:
         with pytest.raises(ValueError, match="x: expected shape"):
             cnn.train(params, x[:, :30], target)
         with pytest.raises(ValueError, match="params must have"):

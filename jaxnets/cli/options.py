@@ -45,6 +45,7 @@ DEFINING = {
     "batch_size": "--batch-size",
     "drop_last": "--drop-last",
     "dtype": "--dtype",
+    "augment": "--augment",
 }
 
 
@@ -68,6 +69,7 @@ class Options:
     out: str = ""
     chunk_size: int | None = None
     drop_last: bool = False
+    augment: bool = False
     checkpoint_every: int | None = None
     keep_checkpoints: int = 3
     resume: bool = False
@@ -75,6 +77,7 @@ class Options:
     profile: bool = False
     tensorboard: bool = False
     progress: bool = True
+    cache: bool = True
 
     def command(self) -> list[str]:
         """The ``jaxnets train`` arguments that rerun this configuration from scratch.
@@ -97,6 +100,7 @@ class Options:
         ]
         flags = {
             "--drop-last": self.drop_last,
+            "--augment": self.augment,
             "--skip-nonfinite": self.skip_nonfinite,
             "--tensorboard": self.tensorboard,
         }
@@ -208,10 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train EXPERIMENT with its tutorial's loss and optimiser. Options left out "
         "take the experiment's defaults, or with --resume the run's stored values; a resume "
         "refuses other values of the options that define the data and model (EXPERIMENT, "
-        "--seed, --batch-size, --drop-last, --dtype, --devices). Exit codes: 0 done; 2 bad "
-        "input (file-system problems and a run directory in use included); 3 stopped at a "
-        "non-finite loss, or every step skipped; 130/143 interrupted by SIGINT/SIGTERM after "
-        "saving.",
+        "--seed, --batch-size, --drop-last, --augment, --dtype, --devices). Exit codes: 0 "
+        "done; 2 bad input (file-system problems and a run directory in use included); 3 "
+        "stopped at a non-finite loss, or every step skipped; 130/143 interrupted by "
+        "SIGINT/SIGTERM after saving.",
     )
     add = train_parser.add_argument
     add("experiment", help="which experiment (see `jaxnets list`)")
@@ -242,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="data-loader experiments: drop each epoch's last batch when it is smaller than "
         "--batch-size (torch's DataLoader drop_last; by default it is trained on)",
+    )
+    add(
+        "--augment",
+        action="store_true",
+        help="augment each training batch inside the compiled step, with a key per step from "
+        "the run's data key (digits: random shifts of up to one pixel, RandomCrop(8, padding=1))",
     )
     add(
         "--seed",
@@ -293,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip (do not apply) steps with a non-finite loss or gradient and count them, "
         "instead of stopping at the first",
+    )
+    add(
+        "--no-cache",
+        action="store_true",
+        help="compile from scratch: do not read or write the persistent compilation cache "
+        "(also JAXNETS_NO_CACHE=1; result.json reports the cache's hits)",
     )
     add("--profile", action="store_true", help="record a jax.profiler trace in OUT/profile")
     add(
@@ -362,8 +378,8 @@ def _stored_options(out: Path) -> dict[str, Any]:
 
 
 def _describe(name: str, value: Any) -> str:
-    if name == "drop_last":
-        return "--drop-last" if value else "no --drop-last"
+    if name in ("drop_last", "augment"):
+        return DEFINING[name] if value else f"no {DEFINING[name]}"
     if name == "experiment":
         return repr(value)
     return f"{DEFINING[name]} {value}"
@@ -387,7 +403,7 @@ def defining_difference(run: dict[str, Any], stored: dict[str, Any], what: str) 
     """
     for name in DEFINING:
         if name in stored and name in run and run[name] != stored[name]:
-            if name in ("drop_last", "experiment"):
+            if name in ("drop_last", "augment", "experiment"):
                 was = f"({_describe(name, stored[name])})"
             else:
                 was = str(stored[name])
@@ -462,6 +478,7 @@ def resolve(args: argparse.Namespace, defaults: catalog.Defaults | None = None) 
         out=str(out),
         chunk_size=pick("chunk_size", None),
         drop_last=args.drop_last or stored.get("drop_last", False),
+        augment=args.augment or stored.get("augment", False),
         checkpoint_every=pick("checkpoint_every", None),
         keep_checkpoints=pick("keep_checkpoints", 3),
         resume=args.resume,
@@ -469,6 +486,7 @@ def resolve(args: argparse.Namespace, defaults: catalog.Defaults | None = None) 
         profile=args.profile,
         tensorboard=args.tensorboard,
         progress=not args.no_progress,
+        cache=not args.no_cache,
     )
     if stored:
         problem = defining_difference(dataclasses.asdict(options), stored, "the run's")

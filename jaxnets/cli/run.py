@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets import distributed
+from jaxnets import compile_cache, distributed
 from jaxnets.checkpoint import Checkpointer
 from jaxnets.cli.options import (
     Options,
@@ -154,6 +154,11 @@ def initial_values(
     return _protocol.start(experiment, seed, batch_size=batch_size, dtype=dtype)
 
 
+def _has_augment(name: str) -> bool:
+    # The catalogue imports nothing, so asking each module is the one way to know.
+    return getattr(registry.get(name), "augment", None) is not None
+
+
 def _prepare(options: Options, experiment: Experiment, plan: RunPlan):
     """Draw the initial params and data, check them, place them on the mesh, build the runner."""
     dtype = _script.DTYPES[options.dtype]
@@ -184,6 +189,7 @@ def _prepare(options: Options, experiment: Experiment, plan: RunPlan):
         n=plan.n,
         guard="skip" if options.skip_nonfinite else "stop",
         compiler_options=getattr(experiment, "COMPILER_OPTIONS", None),
+        batch_transform=experiment.augment if options.augment else None,
         **shardings,
     )
     return data, state, runner
@@ -206,10 +212,17 @@ def train(options: Options, argv: Sequence[str] | None = None) -> Result:
       UsageError: bad input, before the training program is compiled, or a run directory that
         cannot be written or is in use.
     """
+    compile_cache.enable(not options.cache)
     try:
         experiment = registry.get(options.experiment)
     except KeyError as err:
         raise UsageError(err.args[0]) from None
+    if options.augment and getattr(experiment, "augment", None) is None:
+        augmented = [name for name in registry.names() if _has_augment(name)]
+        raise UsageError(
+            f"--augment: {options.experiment} has no augmentation (experiments with one: "
+            f"{', '.join(augmented)})"
+        )
     out = Path(options.out)
     with jax_settings(options.dtype, options.precision):
         plan = plan_run(options, experiment)
@@ -438,6 +451,7 @@ def _result_json(result: Result) -> dict[str, Any]:
         "eval": result.evaluation,
         "signal": result.signal,
         "compilations": result.compilations,
+        "compilation_cache": compile_cache.stats().as_dict(),
         "checkpoints_saved": result.checkpoints,
         "latest_checkpoint": result.latest_checkpoint,
         "seconds": result.seconds,

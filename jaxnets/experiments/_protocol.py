@@ -18,11 +18,13 @@ The protocol each module in ``jaxnets.experiments`` (see ``catalog``) implements
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxnets import validate
 from jaxnets.data.plan import FULL_BATCH, Plan
@@ -70,9 +72,11 @@ def start(
 ) -> tuple[PyTree, Data, jax.Array]:
     """The initial ``(params, data, data_key)`` of the run with ``seed``: scripts and command alike.
 
-    ``experiment.init`` runs as one compiled program (with LLVM's optimisations off: it runs
-    once, so compile time is all it costs; 3-4x faster than op-by-op eager programs on CPU) on
-    :func:`jaxnets.train.run_keys`'s init key; the data key orders shuffled batches.
+    The keys are :func:`jaxnets.train.run_keys`'s, and deriving them and running
+    ``experiment.init`` on the init key is one compiled program (with LLVM's optimisations off:
+    it runs once, so compile time is all it costs). Eagerly, each ``jax.random`` call and each
+    array op would compile a small program of its own. The seed is an argument of the program,
+    not a constant in it, so every seed shares one compilation (and one persistent-cache entry).
 
     Args:
       experiment: an experiment module.
@@ -83,14 +87,36 @@ def start(
     Returns:
       ``(params, data, data_key)``.
     """
-    keys = run_keys(seed)
+    program = _init_program(experiment.init, batch_size, jnp.dtype(dtype))
+    words = _seed_words(seed)
+    if words is None:
+        keys = run_keys(seed)
+        return (*program(keys.init), keys.data)
+    return program(words)
+
+
+def _seed_words(seed: int) -> np.ndarray | None:
+    """``jax.random.key_data(jax.random.key(seed))`` computed on the host, or ``None`` where the
+    default PRNG is not threefry (whose key is the seed's two 32-bit halves; without x64, JAX
+    keeps only the low half)."""
+    if jax.config.jax_default_prng_impl != "threefry2x32":
+        return None
+    seed %= 2**64
+    high = seed >> 32 if jax.config.jax_enable_x64 else 0
+    return np.array([high, seed & 0xFFFFFFFF], np.uint32)
+
+
+@functools.cache
+def _init_program(init_fn: Any, batch_size: int | None, dtype: Any) -> Any:
     sizes = {} if batch_size is None else {"batch_size": batch_size}
-    init = jax.jit(
-        lambda key: experiment.init(key, **sizes, dtype=dtype),
-        compiler_options={"xla_backend_optimization_level": 0},
-    )
-    params, data = init(keys.init)
-    return params, data, keys.data
+
+    def init(seed_or_key: jax.Array) -> Any:
+        if not jnp.issubdtype(seed_or_key.dtype, jax.dtypes.prng_key):
+            init_key, data_key = jax.random.split(jax.random.wrap_key_data(seed_or_key))
+            return (*init_fn(init_key, **sizes, dtype=dtype), data_key)
+        return init_fn(seed_or_key, **sizes, dtype=dtype)
+
+    return jax.jit(init, compiler_options={"xla_backend_optimization_level": 0})
 
 
 def fit_experiment(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets import compile_cache
 from jaxnets.experiments import _protocol
 from jaxnets.experiments.catalog import Defaults
 
@@ -27,12 +29,12 @@ def parser(description: str, defaults: Defaults) -> argparse.ArgumentParser:
 
     Returns:
       An ``argparse.ArgumentParser`` with ``--steps`` or ``--epochs``, ``--lr``, ``--seed``,
-      ``--dtype``, ``--plot`` and, when the experiment has one, ``--batch-size``.
+      ``--dtype``, ``--plot``, ``--no-cache`` and, when the experiment has one, ``--batch-size``.
 
     >>> from jaxnets.experiments import catalog
     >>> args = parser("demo", catalog.get("digits")).parse_args(["--lr", "0.5"])
-    >>> args.epochs, args.lr, args.seed, args.dtype, args.batch_size, args.plot
-    (10, 0.5, 0, 'float32', 32, None)
+    >>> args.epochs, args.lr, args.seed, args.dtype, args.batch_size, args.plot, args.no_cache
+    (10, 0.5, 0, 'float32', 32, None, False)
     """
     p = argparse.ArgumentParser(description=description)
     span = "steps" if defaults.epochs is None else "epochs"
@@ -48,6 +50,12 @@ def parser(description: str, defaults: Defaults) -> argparse.ArgumentParser:
         size = defaults.batch_size
         p.add_argument("--batch-size", type=int, default=size, help=f"(default {size})")
     p.add_argument("--plot", type=Path, default=None, help="save the loss curve to this PNG")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="compile from scratch: do not read or write the persistent compilation cache "
+        "(also JAXNETS_NO_CACHE=1; see jaxnets.compile_cache)",
+    )
     return p
 
 
@@ -55,7 +63,9 @@ def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Name
     """Parse a script's options and draw its start: what every experiment's ``main`` does first.
 
     The start is :func:`jaxnets.experiments._protocol.start`'s, so ``--seed`` gives the run
-    ``jaxnets train --seed`` gives. The plot defaults to ``<module>_loss.png``.
+    ``jaxnets train --seed`` gives. The plot defaults to ``<module>_loss.png``, and matplotlib
+    starts importing in the background. The persistent compilation cache is switched on first,
+    unless ``--no-cache``.
 
     Args:
       experiment: the experiment module.
@@ -67,11 +77,25 @@ def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Name
     p = parser(experiment.__doc__.splitlines()[0], experiment.DEFAULTS)
     p.set_defaults(plot=Path(f"{experiment.__name__.rsplit('.', 1)[-1]}_loss.png"))
     args = p.parse_args(argv)
+    _preload_plotting()
+    compile_cache.enable(args.no_cache)
     dtype = setup_dtype(args.dtype)
     params, data, _ = _protocol.start(
         experiment, args.seed, batch_size=getattr(args, "batch_size", None), dtype=dtype
     )
     return args, params, data
+
+
+def _import_plotting() -> None:
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+
+def _preload_plotting() -> None:
+    # Every script ends with a plot. Importing matplotlib (a third of a second) on a thread of
+    # its own overlaps it with compiling and training, which release the GIL; the plot's own
+    # import then finds the modules loaded, or waits for the import in flight.
+    threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
 
 
 def setup_dtype(name: str) -> jnp.dtype:

@@ -20,7 +20,7 @@ from jax.typing import ArrayLike
 
 from jaxnets import losses, nn, optim, validate
 from jaxnets.experiments import _protocol, _script, catalog
-from jaxnets.train import Data, fit
+from jaxnets.train import Data, fit, init_loop_state, make_runner
 
 DEFAULTS = catalog.get("cnn")
 IMAGE = (32, 32, 1)
@@ -236,6 +236,36 @@ def train(
     )
 
 
+@functools.partial(jax.jit, static_argnames="steps", compiler_options=COMPILER_OPTIONS)
+def tutorial_run(
+    params: Params, x: jax.Array, target: jax.Array, learning_rate: float, *, steps: int
+) -> tuple[jax.Array, jax.Array, jax.Array, Params]:
+    """The script's whole run as one compiled program: the tutorial's demo and ``steps`` steps.
+
+    The demo (the output before the step, the loss, the output after one SGD step) is the first
+    step of the trajectory, not a run of its own: the step's state is read between a one-step
+    chunk and the rest of the run, which continue exactly as one ``train`` call does.
+
+    Args:
+      params: a pure parameter dict shaped like :func:`param_shapes`.
+      x: ``(B, 32, 32, 1)`` images.
+      target: ``(B, 2)`` targets.
+      learning_rate: SGD learning rate (traced).
+      steps: optimiser steps, ``>= 1``.
+
+    Returns:
+      ``(out_before, out_after_one_step, losses, final_params)`` with ``losses: (steps,)``.
+    """
+    run_chunk = make_runner(loss_fn, optimizer, donate=False)
+    batch = (x, target)
+    first, (loss, _) = run_chunk(init_loop_state(params, optimizer), batch, learning_rate, length=1)
+    state, losses = first, loss
+    if steps > 1:
+        state, (rest, _) = run_chunk(first, batch, learning_rate, length=steps - 1)
+        losses = jnp.concatenate([loss, rest])
+    return apply(params, x), apply(first.train.params, x), losses, state.train.params
+
+
 def main(argv: list[str] | None = None) -> None:
     """Command line: the tutorial's run, printing the network's output before the step, the L1 loss,
     the output after one SGD step, then ``step <t>  loss <loss>`` for ``--steps`` steps, and the
@@ -243,11 +273,13 @@ def main(argv: list[str] | None = None) -> None:
     """
     args, params, data = _script.setup(sys.modules[__name__], argv)
     x, target = data.train
-    print("out before the step:", apply(params, x).tolist())
-    stepped, first = train(params, x, target, steps=1, learning_rate=args.lr)
-    print("L1 loss:", float(first[0]))
-    print("out after one SGD step:", apply(stepped, x).tolist())
-    _, trajectory = train(params, x, target, steps=args.steps, learning_rate=args.lr)
+    check_inputs(params, x, target)
+    steps = validate.positive_int(args.steps, "steps")
+    run = tutorial_run(params, x, target, validate.learning_rate(args.lr), steps=steps)
+    before, after, trajectory, _ = jax.device_get(run)
+    print("out before the step:", before.tolist())
+    print("L1 loss:", float(trajectory[0]))
+    print("out after one SGD step:", after.tolist())
     for t, loss in enumerate(trajectory.tolist()):
         print(f"step {t}  loss {loss}")
     path = _script.save_loss_plot(trajectory, args.plot, "Net: L1 loss", "Step")

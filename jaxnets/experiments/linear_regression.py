@@ -186,8 +186,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     args, w, data = _script.setup(sys.modules[__name__], argv)
     xs, ys = data.train
+    run = trajectory(w, xs, ys, epochs=args.epochs, learning_rate=args.lr)
+    # Printed from host copies: indexing device arrays would compile a program per indexing op.
+    w, (w_final, losses, grads) = jax.device_get((w, run))
     print("before, w= ", float(forward(w, 4.0)[0]))
-    w_final, losses, grads = trajectory(w, xs, ys, epochs=args.epochs, learning_rate=args.lr)
     per_epoch = len(X_DATA)
     for epoch in range(args.epochs):
         for i, (x, y) in enumerate(zip(X_DATA, Y_DATA, strict=True)):

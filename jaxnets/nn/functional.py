@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 from jax.typing import ArrayLike
+
+if TYPE_CHECKING:
+    from flax import nnx
 
 __all__ = ["clamp_min", "abstract", "apply_pure"]
 
@@ -47,6 +49,7 @@ def abstract(module_type: type[nnx.Module]) -> tuple[nnx.GraphDef, dict[str, Any
     Returns:
       ``(graphdef, params)`` with ``params`` a pure dict of ``jax.ShapeDtypeStruct``.
 
+    >>> from flax import nnx
     >>> from jaxnets.nn import Linear
     >>> class Tiny(nnx.Module):
     ...     def __init__(self, rngs):
@@ -60,6 +63,9 @@ def abstract(module_type: type[nnx.Module]) -> tuple[nnx.GraphDef, dict[str, Any
     >>> apply_pure(Tiny, params, jnp.ones((1, 3), jnp.float32)).tolist()
     [[3.0, 3.0]]
     """
+    # Imported here: clamp_min's users (the raw-tensor MLP) need no Flax.
+    from flax import nnx
+
     graphdef, state = nnx.split(nnx.eval_shape(lambda: module_type(rngs=nnx.Rngs(0))))
     return graphdef, nnx.to_pure_dict(state)
 
@@ -75,4 +81,6 @@ def apply_pure(module_type: type[nnx.Module], params: dict[str, Any], *args: Any
     Returns:
       Whatever the module returns.
     """
+    from flax import nnx
+
     return nnx.merge(abstract(module_type)[0], params)(*args)
