@@ -54,6 +54,7 @@ import numpy as np
 import torch
 
 from jaxnets.cli.options import positive_int
+from parity import bench_process
 from parity.bench_cases import BUILDERS, DEFAULT_SETTINGS, SWEEPABLE, Case
 
 FRAMEWORKS = ("jax", "eager+item", "eager", "compile")
@@ -507,9 +508,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         help="steps per run (linear: epochs); default the tutorial's (cnn batch 64: 20)",
     )
-    parser.add_argument(
-        "--repeats", type=positive_int, default=5, help="timed runs (default 5)"
-    )
+    parser.add_argument("--repeats", type=positive_int, default=5, help="timed runs (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs after the first")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
@@ -536,6 +535,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=COMPILE_MODES,
         help="torch.compile mode (default: reduce-overhead on cuda, default on cpu)",
     )
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="time whole processes instead: each jaxnets script (cold and warm compilation "
+        f"cache) against its PyTorch tutorial as written, and python -m parity "
+        f"({', '.join(bench_process.CASES)}; see parity.bench_process)",
+    )
     parser.add_argument("--json", type=Path, default=Path("parity-out/bench.json"))
     parser.add_argument(
         "--plot",
@@ -555,6 +561,11 @@ def sweep_steps(case_flops: float, default_steps: int, peak_flops: float) -> int
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.whole_process:
+        unknown = [name for name in args.experiments if name not in bench_process.CASES]
+        if unknown:
+            parser.error(f"unknown case(s) {unknown}; choose from {list(bench_process.CASES)}")
+        return _run_whole_process(args)
     unknown = [name for name in args.experiments if name not in BUILDERS]
     if unknown:
         parser.error(f"unknown experiment(s) {unknown}; choose from {sorted(BUILDERS)}")
@@ -638,6 +649,30 @@ def _run(args: argparse.Namespace) -> int:
     print(f"JSON: {args.json}")
     if sweeps and args.plot is not None:
         print(f"plot: {write_plot(sweeps, args.plot)}")
+    return 0
+
+
+def _run_whole_process(args: argparse.Namespace) -> int:
+    env = environment()
+    print(f"load average at start: {env['load_average']}", file=sys.stderr)
+    timings = bench_process.run(args.experiments or list(bench_process.CASES), args.repeats)
+    env["load_average_end"] = list(os.getloadavg())
+    print(bench_process.table(timings))
+    print(
+        "\nseconds: median [min-max] over the repeats, launch to exit; torch/F: the PyTorch "
+        "tutorial's time over jaxnets' per repeat (>1: jaxnets finished first); cold: an empty "
+        "compilation cache, warm: the cache a previous run filled."
+        f"\nload average: start {env['load_average']}, end {env['load_average_end']} "
+        f"on {env['cpu_count']} CPUs."
+    )
+    report = {
+        "environment": env,
+        "settings": {"repeats": args.repeats, "whole_process": True},
+        "cases": [t.to_json() for t in timings],
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=1))
+    print(f"JSON: {args.json}")
     return 0
 
 

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy, script
 
 
 class Net(nn.Module):
@@ -92,3 +92,17 @@ def run(
     losses = [step().item() for _ in range(steps)]
     inputs = {"input": numpy(input_data), "target": numpy(target)}
     return Reference(params, inputs, np.asarray(losses), grads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``Net`` trained ``--steps`` tutorial steps: ``step <t>  loss <loss>`` each, then the plot."""
+    args = script.options(__doc__, "steps", 100, "cnn").parse_args(argv)
+    plt = script.pyplot()
+    ref = run(args.seed, steps=args.steps)
+    for t, loss in enumerate(ref.losses.tolist()):
+        print(f"step {t}  loss {loss}")
+    script.save_plot(plt, ref.losses, args.plot, "Step")
+
+
+if __name__ == "__main__":
+    main()

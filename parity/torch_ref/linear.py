@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, numpy, script
 
 x_data = [1.0, 2.0, 3.0]
 y_data = [2.0, 4.0, 6.0]
@@ -68,3 +68,31 @@ def run(
         "ys": np.asarray(y_data, params["w"].dtype),
     }
     return Reference(params, inputs, np.asarray(losses), grads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The tutorial's printout (``before``, a ``grad:`` line per sample, ``progress`` per epoch,
+    ``after``); the loss of every update is plotted as well, as the jaxnets script does."""
+    args = script.options(__doc__, "epochs", 100, "linear").parse_args(argv)
+    plt = script.pyplot()
+    torch.manual_seed(args.seed)
+    w = torch.tensor([1.0])
+    w.requires_grad = True
+    sample: tuple[float, float] = (0.0, 0.0)
+
+    def print_grad(parameters: dict[str, torch.Tensor]) -> None:
+        print("\tgrad:", *sample, parameters["w"].grad.item())
+
+    step = make_step(w, learning_rate=0.01, on_backward=print_grad).step
+    print("before, w= ", (4.0 * w).item())
+    losses = []
+    for epoch in range(args.epochs):
+        for sample in zip(x_data, y_data, strict=True):  # noqa: B007 - read by print_grad
+            losses.append(step(*sample).item())
+        print("progress", epoch, losses[-1])
+    print("after, w= ", (4.0 * w).item())
+    script.save_plot(plt, losses, args.plot, "Update")
+
+
+if __name__ == "__main__":
+    main()

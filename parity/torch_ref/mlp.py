@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, leaf, numpy
+from parity.torch_ref import GradHook, Reference, TrainingStep, first_grads, leaf, numpy, script
 
 
 def make_step(
@@ -64,3 +64,17 @@ def run(
     step = make_step(X, y, W1, W2, learning_rate=learning_rate, on_backward=keep_first).step
     all_loss = [step().item() for _ in range(steps)]
     return Reference(params, {"X": numpy(X), "y": numpy(y)}, np.asarray(all_loss), grads)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The tutorial as a script: ``Epoch:<t>   Loss:<loss>`` every step, then the loss plot."""
+    args = script.options(__doc__, "steps", 500, "mlp").parse_args(argv)
+    plt = script.pyplot()
+    ref = run(args.seed, steps=args.steps)
+    for t, loss in enumerate(ref.losses.tolist()):
+        print(f"Epoch:{t}   Loss:{loss}")
+    script.save_plot(plt, ref.losses, args.plot, "Epoch")
+
+
+if __name__ == "__main__":
+    main()
