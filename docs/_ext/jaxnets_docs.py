@@ -13,28 +13,25 @@
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
 import json
 import os
 import subprocess
-import textwrap
 from pathlib import Path
 from typing import Any
 
+import pagecode
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.application import Sphinx
 from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
-import pagecode
-
 logger = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = pagecode.REPO
 # Generated images live under the ignored build tree, inside the source directory, because
 # Sphinx resolves image paths against the source directory.
 GENERATED = "_build/generated"
@@ -51,43 +48,6 @@ def _image(path: Path, srcdir: str | Path, alt: str) -> nodes.image:
 
 
 # ------------------------------------------------------------------------- torch-vs-jax
-
-
-def python_object_source(path: Path, dotted: str, *, docstring: bool = False) -> str:
-    """The source of the top-level function or class ``dotted`` (``Class.method`` allowed) in
-    ``path``, decorators included, dedented; its docstring dropped unless ``docstring``.
-
-    The API reference shows the docstrings; beside the PyTorch original the code reads better
-    without them.
-    """
-    lines = path.read_text().splitlines()
-    scope: Any = ast.parse("\n".join(lines))
-    node = None
-    for part in dotted.split("."):
-        node = next(
-            (
-                child
-                for child in scope.body
-                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
-                and child.name == part
-            ),
-            None,
-        )
-        if node is None:
-            raise LookupError(f"{path.relative_to(REPO)} defines no {dotted!r}")
-        scope = node
-    start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-    keep = range(start - 1, node.end_lineno)
-    skip: set[int] = set()
-    first = node.body[0]
-    if (
-        not docstring
-        and isinstance(first, ast.Expr)
-        and isinstance(first.value, ast.Constant)
-        and isinstance(first.value.value, str)
-    ):
-        skip = set(range(first.lineno - 1, first.end_lineno))
-    return textwrap.dedent("\n".join(lines[i] for i in keep if i not in skip))
 
 
 class TorchVsJax(SphinxDirective):
@@ -116,7 +76,9 @@ class TorchVsJax(SphinxDirective):
         column += caption
         for name in names:
             try:
-                code = python_object_source(path, name, docstring="docstrings" in self.options)
+                code = pagecode.python_object_source(
+                    path, name, docstring="docstrings" in self.options
+                )
             except (OSError, LookupError, SyntaxError) as err:
                 raise self.error(f"torch-vs-jax: {err}") from err
             block = nodes.literal_block(code, code, language="python")
@@ -271,14 +233,14 @@ class Float32Rule(SphinxDirective):
         tiny = np.finfo(np.float64).tiny
         bottom.semilogy(steps, np.maximum(torch_drift, tiny), label="|L_torch32 - L_64|")
         bottom.semilogy(steps, np.maximum(jax_drift, tiny), label="|L_jax32 - L_64|")
-        bottom.semilogy(
-            steps, np.maximum(between, tiny), label="|L_jax32 - L_torch32|", alpha=0.6
-        )
+        bottom.semilogy(steps, np.maximum(between, tiny), label="|L_jax32 - L_torch32|", alpha=0.6)
         bottom.axhline(bound, color="k", linestyle="--", label="rule: bound on |L_jax32 - L_64|")
         bottom.semilogy(steps, fixed, color="r", linestyle=":", label="a fixed 1e-5·|L_torch32|")
         bottom.set(xlabel="step", ylabel="absolute difference")
-        floor = min(x[x > 0].min() for x in (torch_drift, jax_drift, between, fixed))
-        bottom.set_ylim(bottom=floor / 3)
+        shown = (torch_drift, jax_drift, between, fixed)
+        floor = min(x[x > 0].min() for x in shown)
+        top_value = max(bound, *(x.max() for x in shown))
+        bottom.set_ylim(floor / 3, top_value * 30)
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
@@ -411,7 +373,10 @@ class BenchReport(SphinxDirective):
 
         path = Path(self.env.srcdir) / self.arguments[0]
         self.env.note_dependency(str(path))
-        data = json.loads(path.read_text())
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            raise self.error(f"bench-report: cannot read {path}: {err}") from err
         env = data["environment"]
         date = data.get("date") or env.get("date") or _committed_date(path) or "not recorded"
         peak = data["matmul"]["flops_per_s"]["peak"]
@@ -453,51 +418,26 @@ class BenchReport(SphinxDirective):
 # ---------------------------------------------------------------------------- API coverage
 
 
-def public_names(module_name: str) -> list[str]:
-    """A module's public names: its ``__all__``, or, without one, the functions and classes it
-    defines whose names do not start with an underscore."""
-    import inspect
-
-    module = importlib.import_module(module_name)
-    if hasattr(module, "__all__"):
-        return list(module.__all__)
-    return sorted(
-        name
-        for name, value in vars(module).items()
-        if not name.startswith("_")
-        and (inspect.isfunction(value) or inspect.isclass(value))
-        and value.__module__ == module_name
-    )
-
-
 def check_api_coverage(app: Sphinx, env) -> None:
-    """Warn (so ``-W`` fails the build) for a public name of an ``api_modules`` module that no
-    page describes."""
-    described = set(env.get_domain("py").objects)
-    for module_name in app.config.api_modules:
+    """Warn (so ``-W`` fails the build) for a public name of a ``pagecode.API_MODULES`` module
+    that no page describes."""
+    domain = env.get_domain("py")
+    described = set(domain.objects) | set(domain.modules)
+    for module_name in pagecode.API_MODULES:
         if importlib.util.find_spec(module_name) is None:
             continue
-        missing = [
-            name for name in public_names(module_name) if f"{module_name}.{name}" not in described
-        ]
+        names = pagecode.public_names(module_name)
+        missing = [name for name in names if f"{module_name}.{name}" not in described]
         if missing:
             logger.warning(f"API reference: {module_name} has undocumented public names {missing}")
 
 
 def add_optional_modules(app: Sphinx, docname: str, source: list[str]) -> None:
-    """Append an ``automodule`` to a page for each optional module that exists in this
-    checkout (a module another change adds appears once it is there)."""
-    for page, module_name, title in app.config.optional_api_modules:
-        if docname == page and importlib.util.find_spec(module_name) is not None:
-            source[0] += (
-                f"\n\n## {title}\n\n```{{automodule}} {module_name}\n:members:\n"
-                ":undoc-members:\n:show-inheritance:\n```\n"
-            )
+    """Append the API sections of the optional modules that exist in this checkout."""
+    source[0] += pagecode.optional_sections(docname)
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
-    app.add_config_value("api_modules", [], "env")
-    app.add_config_value("optional_api_modules", [], "env")
     app.add_directive("torch-vs-jax", TorchVsJax)
     app.add_directive("runpython", RunPython)
     app.add_directive("parity-run", ParityRun)
