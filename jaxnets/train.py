@@ -26,6 +26,7 @@ import numpy as np
 import optax
 
 from jaxnets import validate
+from jaxnets._arrays import to_device
 from jaxnets.data import plan as plan_lib
 from jaxnets.data.plan import FULL_BATCH, Plan
 
@@ -486,11 +487,11 @@ def fit(
     """
     steps = validate.positive_int(steps, "steps")
     learning_rate = validate.learning_rate(learning_rate)
-    arrays = jax.tree.map(jnp.asarray, arrays)
+    arrays = jax.tree.map(to_device, arrays)
     n = int(jax.tree.leaves(arrays)[0].shape[0]) if plan.batch_size is not None else 0
     if orders is not None:
         epochs = -(-steps // plan.steps_per_epoch(n))
-        orders = jnp.asarray(plan_lib.epoch_orders(n, epochs, orders))
+        orders = to_device(plan_lib.epoch_orders(n, epochs, orders))
     options = tuple(sorted((compiler_options or {}).items()))
     program = _fit_program(loss_fn, optimizer, plan, n, with_grads, options, batch_transform)
     state, outputs = program(params, arrays, learning_rate, orders, key, length=steps)

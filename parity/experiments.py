@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxnets._arrays import to_device as leaf_to_device
 from jaxnets.data import plan as plan_lib
 from jaxnets.experiments import (
     _protocol,
@@ -162,7 +163,7 @@ class Experiment:
         value = inputs[name]
         if name in self.channels_last:
             value = convert.nchw_to_nhwc(value)
-        return jnp.asarray(value)
+        return leaf_to_device(value)
 
     def plan(self, start: JaxInputs) -> plan_lib.Plan:
         """The module's batch plan for this run."""
@@ -189,7 +190,7 @@ class Experiment:
         """The gradients of the first step, on the batch the plan gives it."""
         plan = self.plan(start)
         n = _samples(start.data)
-        order = jnp.asarray(start.orders[0]) if start.orders is not None else jnp.arange(n)
+        order = leaf_to_device(start.orders[0]) if start.orders is not None else jnp.arange(n)
         last = plan.steps_per_epoch(n) == 1 and plan.last_size(n) is not None
         batch = plan_lib.batch(plan, start.data.train, order, 0, last=last)
         return _grad_fn(self.module.loss_fn)(start.params, batch)
@@ -289,7 +290,8 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
             summary="seed 003: grads of x**2, vector backward, detach, accumulation, graph, "
             "5 losses",
             run_torch=autograd_ref.run,
-            lessons=autograd_basics.lessons,
+            # One compiled program for all 28 results rather than one per eager op.
+            lessons=jax.jit(autograd_basics.lessons),
             vector_error=_vector_error,
             loss_keys=tuple(
                 f"{name}_{reduction}"
@@ -303,4 +305,4 @@ EXPERIMENTS: dict[str, Experiment | LessonExperiment] = {
 
 def to_device(tree: Any) -> Any:
     """NumPy leaves to JAX arrays, keeping their dtype (float32 stays float32 under x64)."""
-    return jax.tree.map(jnp.asarray, tree)
+    return jax.tree.map(leaf_to_device, tree)

@@ -24,6 +24,7 @@ from flax import nnx
 
 from jaxnets import losses as jax_losses
 from jaxnets import nn
+from jaxnets._arrays import to_device
 from parity import optim_map, port_jax, port_report, port_torch
 from parity.port_jax import StructureError
 from parity.port_report import PortReport
@@ -214,7 +215,7 @@ def _jax_value(value: Any, dtype: str, channels_last: bool) -> Any:
         array = array.astype(dtype)
         if channels_last and array.ndim >= 3:
             array = np.moveaxis(array, 1, -1)
-    return jnp.asarray(array)
+    return to_device(array)
 
 
 def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.ndarray]]:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxnets import compile_cache
-from jaxnets.experiments import _protocol, cnn, registry
+from jaxnets.experiments import _protocol, cnn, mlp, registry
 from jaxnets.train import run_keys
 from tests.helpers import ROOT, run_clean
 
@@ -143,3 +143,14 @@ def test_the_cache_directory_and_switches():
     assert not compile_cache.disabled_by_env({compile_cache.ENV_OFF: "false"})
     # The test session itself runs with the cache off (see conftest): enable() leaves it off.
     assert not compile_cache.enable().enabled
+
+
+def test_numpy_data_reaches_the_device_without_a_program_per_array(compiled):
+    # Shapes no other test trains on, so the training program itself compiles here.
+    sizes = {"batch_size": 5, "d_in": 7, "hidden": 3, "d_out": 2}
+    params, data = jax.jit(lambda key: mlp.init(key, **sizes))(jax.random.key(0))
+    X, y = (np.asarray(a) for a in data.train)
+    params = {k: np.asarray(v) for k, v in params.items()}
+    with compiled() as names:
+        mlp.train(params, X, y, steps=2, learning_rate=1e-3)
+    assert names == ["fit_run"]
