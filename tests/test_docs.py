@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import importlib.util
 import inspect
 import os
 import re
@@ -33,11 +34,7 @@ def _page_name(path: Path) -> str:
 
 
 def _api_text() -> str:
-    """The API pages as the build reads them, optional sections included."""
-    return "".join(
-        path.read_text() + pagecode.optional_sections(_page_name(path))
-        for path in sorted((DOCS / "api").glob("*.md"))
-    )
+    return "".join(path.read_text() for path in sorted((DOCS / "api").glob("*.md")))
 
 
 def _autodoc_entries(text: str) -> list[tuple[str, str, set[str]]]:

@@ -457,11 +457,6 @@ def check_api_coverage(app: Sphinx, env) -> None:
             logger.warning(f"API reference: {module_name} has undocumented public names {missing}")
 
 
-def add_optional_modules(app: Sphinx, docname: str, source: list[str]) -> None:
-    """Append the API sections of the optional modules that exist in this checkout."""
-    source[0] += pagecode.optional_sections(docname)
-
-
 def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("torch-vs-jax", TorchVsJax)
     app.add_directive("runpython", RunPython)
@@ -469,7 +464,6 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.add_directive("float32-rule", Float32Rule)
     app.add_directive("argparse-help", ArgparseHelp)
     app.add_directive("bench-report", BenchReport)
-    app.connect("source-read", add_optional_modules)
     app.connect("env-check-consistency", check_api_coverage)
     # The parity runs and examples hold process-wide state: read the pages in one process.
     return {"version": "1", "parallel_read_safe": False, "parallel_write_safe": True}

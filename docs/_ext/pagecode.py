@@ -5,8 +5,7 @@
   would; :func:`configure` gives them the same settings in the build and in the tests.
 * The sources shown beside each other (:func:`python_object_source`).
 * The modules whose every public name the API pages must describe (:data:`API_MODULES`,
-  :func:`public_names`), and the sections added for modules that may not exist yet
-  (:func:`optional_sections`).
+  :func:`public_names`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import importlib
-import importlib.util
 import inspect
 import io
 import re
@@ -38,8 +36,6 @@ API_MODULES = (
     "jaxnets.train",
     "parity",
 )
-# (page, module): documented at the end of that page when the module exists.
-OPTIONAL_API_MODULES = (("api/data", "jaxnets.data.transforms"),)
 
 # ----------------------------------------------------------------------------- examples
 
@@ -208,26 +204,3 @@ def public_names(module_name: str) -> list[str]:
         and (inspect.isfunction(value) or inspect.isclass(value))
         and value.__module__ == module_name
     )
-
-
-def optional_sections(docname: str) -> str:
-    """The API sections to append to page ``docname`` for the optional modules that exist:
-    the module, then each submodule among its public names (``automodule`` lists only a
-    module's own functions, classes and data)."""
-    text = ""
-    for page, module_name in OPTIONAL_API_MODULES:
-        if docname != page or importlib.util.find_spec(module_name) is None:
-            continue
-        module = importlib.import_module(module_name)
-        submodules = [
-            f"{module_name}.{name}"
-            for name in public_names(module_name)
-            if inspect.ismodule(getattr(module, name, None))
-        ]
-        sections = [(module_name, "##"), *((name, "###") for name in submodules)]
-        for name, level in sections:
-            text += (
-                f"\n\n{level} `{name}`\n\n```{{eval-rst}}\n.. automodule:: {name}\n"
-                "   :members:\n   :undoc-members:\n```\n"
-            )
-    return text
