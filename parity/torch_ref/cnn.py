@@ -96,12 +96,15 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     """``Net`` trained ``--steps`` tutorial steps: ``step <t>  loss <loss>`` each, then the plot."""
-    args = script.options(__doc__, "steps", 100, "cnn").parse_args(argv)
-    plt = script.pyplot()
-    ref = run(args.seed, steps=args.steps)
-    for t, loss in enumerate(ref.losses.tolist()):
-        print(f"step {t}  loss {loss}")
-    script.save_plot(plt, ref.losses, args.plot, "Step")
+    script.run_steps(
+        run,
+        argv,
+        description=__doc__,
+        name="cnn",
+        steps=100,
+        line="step {t}  loss {loss}",
+        xlabel="Step",
+    )
 
 
 if __name__ == "__main__":

@@ -68,12 +68,15 @@ def run(
 
 def main(argv: list[str] | None = None) -> None:
     """The tutorial as a script: ``Epoch:<t>   Loss:<loss>`` every step, then the loss plot."""
-    args = script.options(__doc__, "steps", 500, "mlp").parse_args(argv)
-    plt = script.pyplot()
-    ref = run(args.seed, steps=args.steps)
-    for t, loss in enumerate(ref.losses.tolist()):
-        print(f"Epoch:{t}   Loss:{loss}")
-    script.save_plot(plt, ref.losses, args.plot, "Epoch")
+    script.run_steps(
+        run,
+        argv,
+        description=__doc__,
+        name="mlp",
+        steps=500,
+        line="Epoch:{t}   Loss:{loss}",
+        xlabel="Epoch",
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ as whole processes: interpreter start, imports, the run, the printout and the pl
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,3 +45,23 @@ def save_plot(plt: Any, losses: Sequence[float], path: Path, xlabel: str) -> Non
     path.parent.mkdir(parents=True, exist_ok=True)
     plt.savefig(path)
     print(f"loss curve saved to {path}")
+
+
+def run_steps(
+    run: Callable[..., Any],
+    argv: list[str] | None,
+    *,
+    description: str,
+    name: str,
+    steps: int,
+    line: str,
+    xlabel: str,
+) -> None:
+    """A tutorial whose ``run(seed, steps=...)`` trains: one ``line`` per step (formatted with
+    ``t`` and ``loss``), then the plot."""
+    args = options(description, "steps", steps, name).parse_args(argv)
+    plt = pyplot()
+    ref = run(args.seed, steps=args.steps)
+    for t, loss in enumerate(ref.losses.tolist()):
+        print(line.format(t=t, loss=loss))
+    save_plot(plt, ref.losses, args.plot, xlabel)
