@@ -9,6 +9,8 @@ The protocol each module in ``jaxnets.experiments`` (see ``catalog``) implements
 * ``optimizer``: the factory ``optimizer(learning_rate) -> optax.GradientTransformation``;
 * ``batch_plan(batch_size=None, *, drop_last=False) -> jaxnets.data.Plan``;
 * optionally ``evaluate(params, data) -> dict[str, float]`` (held-out metrics),
+  ``augment(key, batch) -> batch`` (a data augmentation its scripts and ``jaxnets train`` offer
+  as ``--augment``),
   ``COMPILER_OPTIONS`` (XLA options of its training program) and ``MODEL``, the NNX module
   class (``MODEL(dtype=..., rngs=...)``) whose pure parameter dict ``params`` is: torch weights
   load into it by layer type and it writes torch ``state_dict`` s. Without ``MODEL`` the
@@ -130,9 +132,12 @@ def fit_experiment(
     batch_size: int | None = None,
     key: jax.Array | None = None,
     orders: Any = None,
+    batch_transform: Any = None,
 ) -> tuple[PyTree, jax.Array]:
     """``experiment``'s loss, optimiser, batch plan and compiler options through
-    :func:`jaxnets.train.fit`, for ``steps`` optimiser steps or ``epochs`` passes over ``arrays``.
+    :func:`jaxnets.train.fit`, for ``steps`` optimiser steps or ``epochs`` passes over ``arrays``
+    (each batch through ``batch_transform(key, batch)`` in the step when given, e.g. the
+    experiment's ``augment``).
 
     Returns:
       ``(final_params, losses)`` with one loss per step.
@@ -154,6 +159,7 @@ def fit_experiment(
         key=key,
         orders=orders,
         compiler_options=getattr(experiment, "COMPILER_OPTIONS", None),
+        batch_transform=batch_transform,
     )
 
 
@@ -167,6 +173,7 @@ def train_epochs(
     learning_rate: float,
     seed: int = 0,
     orders: Any = None,
+    batch_transform: Any = None,
 ) -> tuple[PyTree, jax.Array]:
     """A loader experiment's ``train``: whole epochs of shuffled mini-batches, one compiled run.
 
@@ -186,5 +193,6 @@ def train_epochs(
         batch_size=batch_size,
         key=run_keys(seed).data,
         orders=orders,
+        batch_transform=batch_transform,
     )
     return params, losses.reshape(validate.positive_int(epochs, "epochs"), -1)

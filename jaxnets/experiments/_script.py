@@ -20,12 +20,16 @@ from jaxnets.experiments.catalog import Defaults
 DTYPES = {"float32": jnp.float32, "float64": jnp.float64}
 
 
-def parser(description: str, defaults: Defaults) -> argparse.ArgumentParser:
+def parser(
+    description: str, defaults: Defaults, *, augment: str | None = None
+) -> argparse.ArgumentParser:
     """The options every experiment script takes, with the experiment's catalogue defaults.
 
     Args:
       description: the ``--help`` description.
       defaults: the experiment's catalogue entry.
+      augment: what the experiment's augmentation does, for ``--augment``'s help (``None``:
+        it has none, and the script takes no ``--augment``).
 
     Returns:
       An ``argparse.ArgumentParser`` with ``--steps`` or ``--epochs``, ``--lr``, ``--seed``,
@@ -49,6 +53,8 @@ def parser(description: str, defaults: Defaults) -> argparse.ArgumentParser:
     if defaults.batch_size is not None:
         size = defaults.batch_size
         p.add_argument("--batch-size", type=int, default=size, help=f"(default {size})")
+    if augment is not None:
+        p.add_argument("--augment", action="store_true", help=augment)
     p.add_argument("--plot", type=Path, default=None, help="save the loss curve to this PNG")
     p.add_argument(
         "--no-cache",
@@ -74,7 +80,12 @@ def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Name
     Returns:
       ``(args, params, data)``.
     """
-    p = parser(experiment.__doc__.splitlines()[0], experiment.DEFAULTS)
+    augment = getattr(experiment, "augment", None)
+    p = parser(
+        experiment.__doc__.splitlines()[0],
+        experiment.DEFAULTS,
+        augment=None if augment is None else augment.__doc__.splitlines()[0],
+    )
     p.set_defaults(plot=Path(f"{experiment.__name__.rsplit('.', 1)[-1]}_loss.png"))
     args = p.parse_args(argv)
     _preload_plotting()

@@ -21,7 +21,7 @@ from jax.typing import ArrayLike
 from jaxnets import losses, nn, optim, validate
 from jaxnets.data import transforms
 from jaxnets.experiments import _protocol, _script, catalog
-from jaxnets.train import Data, fit, run_keys
+from jaxnets.train import Data
 
 DEFAULTS = catalog.get("digits")
 N_TEST, HIDDEN, CLASSES = 360, 128, 10
@@ -250,10 +250,6 @@ def train(
     validate.floating({"x": x, "weight": params["fc1"]["kernel"]})
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
         raise TypeError(f"labels must be integer class indices, got {jnp.result_type(labels)}")
-    if augment:
-        return _train_augmented(
-            params, (x, labels), epochs, batch_size, learning_rate, seed, orders
-        )
     return _protocol.train_epochs(
         sys.modules[__name__],
         params,
@@ -263,47 +259,15 @@ def train(
         learning_rate=learning_rate,
         seed=seed,
         orders=orders,
+        batch_transform=globals()["augment"] if augment else None,
     )
-
-
-def _train_augmented(params, arrays, epochs, batch_size, learning_rate, seed, orders):
-    """:func:`train` with :func:`augment` in the step: the loader experiments' epoch training
-    (``_protocol.train_epochs``) with a batch transform."""
-    epochs = validate.positive_int(epochs, "epochs")
-    plan = batch_plan(batch_size)
-    n = int(jnp.shape(arrays[0])[0])
-    final, losses = fit(
-        loss_fn,
-        optimizer,
-        params,
-        arrays,
-        steps=epochs * plan.check(n).steps_per_epoch(n),
-        learning_rate=learning_rate,
-        plan=plan,
-        key=run_keys(seed).data,
-        orders=orders,
-        batch_transform=augment,
-    )
-    return final, losses.reshape(epochs, -1)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Command line: train the classifier, print each epoch's mean loss and the held-out accuracy,
     then the path of the saved loss curve (``--help`` lists the options).
     """
-    module = sys.modules[__name__]
-    # The shared options plus --augment: parsed here for --help and errors, then the shared
-    # start is drawn from the rest.
-    parser = _script.parser(module.__doc__.splitlines()[0], DEFAULTS)
-    parser.add_argument(
-        "--augment",
-        action="store_true",
-        help="shift each training image by up to one pixel at random (RandomCrop(8, padding=1))",
-    )
-    argv = list(sys.argv[1:] if argv is None else argv)
-    augmented = parser.parse_args(argv).augment
-    rest = [arg for arg in argv if not (arg.startswith("--a") and "--augment".startswith(arg))]
-    args, params, data = _script.setup(module, rest)
+    args, params, data = _script.setup(sys.modules[__name__], argv)
     final, trajectory = train(
         params,
         *data.train,
@@ -311,7 +275,7 @@ def main(argv: list[str] | None = None) -> None:
         batch_size=args.batch_size,
         learning_rate=args.lr,
         seed=args.seed,
-        augment=augmented,
+        augment=args.augment,
     )
     for epoch, epoch_losses in enumerate(trajectory.tolist()):
         print(f"epoch {epoch}  mean loss {sum(epoch_losses) / len(epoch_losses):.4f}")
