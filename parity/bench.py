@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -433,8 +434,9 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "python": platform.python_version(),
         "jax": jax.__version__,
         "torch": torch.__version__,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": platform.machine(),
-        "processor": platform.processor(),
+        "processor": _processor(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch_device": device,
@@ -446,6 +448,18 @@ def environment(device: str = "cpu") -> dict[str, Any]:
         "torch_cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
         "load_average": list(os.getloadavg()),
     }
+
+
+def _processor() -> str:
+    """The CPU's model name (``platform.processor()`` is empty on many Linux machines)."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
 
 
 @contextlib.contextmanager
