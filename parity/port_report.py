@@ -180,12 +180,14 @@ def _row(
     step: int,
     arrays: Sequence[np.ndarray],
     leaf: bool = True,
+    at: tuple[int, ...] | None = None,
 ) -> Row:
-    """A row from a ``compare.Check`` of ``arrays = (jax, torch[, float64 truth])``."""
+    """A row from a ``compare.Check`` of ``arrays = (jax, torch[, float64 truth])``, showing the
+    values at index ``at`` (default: where jax is furthest from the reference)."""
     jax, torch, *truth = arrays
     reference = truth[0] if truth else torch
     scale = float(np.max(np.abs(reference))) if reference.size else 0.0
-    idx = _worst(jax, reference)
+    idx = _worst(jax, reference) if at is None else at
     return Row(
         dtype,
         quantity,
@@ -334,19 +336,4 @@ def loss_row(dtype: str, losses: Sequence[np.ndarray]) -> Row:
     check = judge(jax)
     reference = truth[0] if truth else torch
     step = 0 if check.passed else _first_failing_step(judge, jax, reference)
-    scale = float(np.max(np.abs(reference))) if reference.size else 0.0
-    return Row(
-        dtype,
-        "loss",
-        "loss",
-        step,
-        check.passed,
-        check.max_abs_diff,
-        check.max_abs_diff / scale if scale else check.max_abs_diff,
-        check.rule,
-        check.detail,
-        True,
-        float(jax[step]),
-        float(torch[step]),
-        float(truth[0][step]) if truth else None,
-    )
+    return _row(check, dtype, "loss", "loss", step, (jax, torch, *truth), at=(step,))
