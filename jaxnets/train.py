@@ -452,10 +452,10 @@ def fit(
 
     The optimiser's initial state and the ``steps`` steps are one compiled program (``fit_run``).
     The options are checked before anything is compiled; the compiled program is cached per
-    ``(loss_fn, optimizer, plan, n, with_grads, compiler_options)`` and shapes, so repeated calls,
-    with any learning rate, compile nothing. ``params`` is not donated: the caller's arrays stay
-    valid. A non-finite step freezes the run there (see :func:`make_runner`): the remaining
-    losses repeat it.
+    ``(loss_fn, optimizer, plan, n, with_grads, compiler_options, batch_transform)`` and shapes,
+    so repeated calls, with any learning rate, compile nothing. ``params`` is not donated: the
+    caller's arrays stay valid. A non-finite step freezes the run there (see
+    :func:`make_runner`): the remaining losses repeat it.
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` (pass a module-level function: it is a cache

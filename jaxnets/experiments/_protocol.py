@@ -31,7 +31,7 @@ import numpy as np
 from jaxnets import validate
 from jaxnets.data.plan import FULL_BATCH, Plan
 from jaxnets.experiments.catalog import Defaults
-from jaxnets.train import Data, fit, run_keys
+from jaxnets.train import BatchTransform, Data, fit, run_keys
 
 __all__ = ["batch_plan", "fit_experiment", "start", "train_epochs"]
 
@@ -132,7 +132,7 @@ def fit_experiment(
     batch_size: int | None = None,
     key: jax.Array | None = None,
     orders: Any = None,
-    batch_transform: Any = None,
+    batch_transform: BatchTransform | None = None,
 ) -> tuple[PyTree, jax.Array]:
     """``experiment``'s loss, optimiser, batch plan and compiler options through
     :func:`jaxnets.train.fit`, for ``steps`` optimiser steps or ``epochs`` passes over ``arrays``
@@ -173,7 +173,7 @@ def train_epochs(
     learning_rate: float,
     seed: int = 0,
     orders: Any = None,
-    batch_transform: Any = None,
+    batch_transform: BatchTransform | None = None,
 ) -> tuple[PyTree, jax.Array]:
     """A loader experiment's ``train``: whole epochs of shuffled mini-batches, one compiled run.
 

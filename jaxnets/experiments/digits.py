@@ -250,8 +250,9 @@ def train(
     validate.floating({"x": x, "weight": params["fc1"]["kernel"]})
     if not jnp.issubdtype(jnp.result_type(labels), jnp.integer):
         raise TypeError(f"labels must be integer class indices, got {jnp.result_type(labels)}")
+    module = sys.modules[__name__]  # its augment function: the argument shadows the name
     return _protocol.train_epochs(
-        sys.modules[__name__],
+        module,
         params,
         (x, labels),
         epochs=epochs,
@@ -259,7 +260,7 @@ def train(
         learning_rate=learning_rate,
         seed=seed,
         orders=orders,
-        batch_transform=globals()["augment"] if augment else None,
+        batch_transform=module.augment if augment else None,
     )
 
 
