@@ -7,13 +7,15 @@ arguments, unusable output paths included, reported before any experiment runs.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
+from typing import NoReturn
 
 from jaxnets import compile_cache
 from jaxnets.cli.options import positive_int
-from parity import report, runner
+from parity import allocator, report, runner
 from parity.experiments import EXPERIMENTS
 
 # torch.manual_seed's inclusive range; a negative seed s stands for 2**64 + s.
@@ -169,5 +171,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(r.passed for r in results) else 1
 
 
+def entry_point() -> NoReturn:
+    """``python -m parity`` and the ``parity`` command: :func:`main` in a process of its own.
+
+    The process keeps freed memory for reuse (:mod:`parity.allocator`) and, once every output is
+    written and flushed, ends without tearing the interpreter down: unloading torch and XLA and
+    freeing every array took 1.7 s of a 19 s run, for no one's benefit.
+    """
+    allocator.keep_freed_memory()
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry_point()

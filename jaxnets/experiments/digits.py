@@ -19,7 +19,7 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxnets import losses, nn, optim, validate
-from jaxnets.data import transforms
+from jaxnets.data import bundled, transforms
 from jaxnets.experiments import _protocol, _script, catalog
 from jaxnets.train import Data
 
@@ -50,10 +50,8 @@ def load(dtype: np.dtype = np.float32) -> tuple[np.ndarray, np.ndarray]:
     >>> images.shape, labels.shape, str(images.dtype), float(images.max()), int(labels.max())
     ((1797, 64), (1797,), 'float32', 1.0, 9)
     """
-    from sklearn.datasets import load_digits  # a dependency of this experiment only
-
-    digits = load_digits()
-    return (digits.data / 16.0).astype(dtype), digits.target.astype(np.int64)
+    data, target = bundled.digits()
+    return (data / 16.0).astype(dtype), target
 
 
 class Classifier(nnx.Module):

@@ -1,5 +1,7 @@
-"""The digits classifier in PyTorch: ``load_digits``, a ``randperm`` hold-out split, ``nn.Module``
-classifier, shuffled ``DataLoader`` (global generator), ``F.cross_entropy`` and ``optim.Adam``."""
+"""The digits classifier in PyTorch: scikit-learn's ``load_digits`` data (read by
+``jaxnets.data.bundled``, which skips scikit-learn's one-second import), a ``randperm`` hold-out
+split, ``nn.Module`` classifier, shuffled ``DataLoader`` (global generator), ``F.cross_entropy``
+and ``optim.Adam``."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
+from jaxnets.data import bundled
 from parity.torch_ref import (
     GradHook,
     Reference,
@@ -48,12 +51,10 @@ def run(
     n_test: int = 360,
     device: str = "cpu",
 ) -> Reference:
-    from sklearn.datasets import load_digits
-
     torch.manual_seed(seed)
-    digits = load_digits()
-    images = torch.tensor(digits.data / 16.0, dtype=torch.float32)
-    labels = torch.tensor(digits.target, dtype=torch.int64)
+    data, target = bundled.digits()
+    images = torch.tensor(data / 16.0, dtype=torch.float32)
+    labels = torch.tensor(target, dtype=torch.int64)
     perm = torch.randperm(len(images))
     test, training = perm[:n_test], perm[n_test:]
     model = Classifier()

@@ -192,3 +192,39 @@ def test_seed_accepts_all_of_torch_manual_seed_range(seed):
     assert build_parser().parse_args([f"--seed={seed}"]).seed == seed
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the range is torch's own
+
+
+def _parity_process(argv, cache_dir):
+    import os
+    import subprocess
+    import sys
+
+    from jaxnets import compile_cache
+    from tests.helpers import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k != compile_cache.ENV_OFF}
+    env[compile_cache.ENV_DIR] = str(cache_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "parity", *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_command_writes_everything_before_it_ends_and_fills_the_cache(tmp_path):
+    """The process ends without the interpreter's teardown: the table, the JSON, the plots and
+    every compiled program must be written and flushed before that, and its status is main's."""
+    argv = ["linear", "autograd", "--json", str(tmp_path / "p.json"), "--plots", str(tmp_path)]
+    runs = [_parity_process(argv, tmp_path / "cache") for _ in range(2)]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        assert "linear" in result.stdout and "autograd" in result.stdout
+        assert json.loads((tmp_path / "p.json").read_text())["passed"] is True
+        for name in ("linear_float64", "linear_float32", "autograd_float32"):
+            assert (tmp_path / f"{name}.png").stat().st_size > 1000
+    cold, warm = (r.stdout.strip().splitlines()[-1].split(": ", 1)[1] for r in runs)
+    assert cold.startswith("0 of") and not cold.endswith(" 0 compiled"), cold
+    assert warm.endswith(" 0 compiled") and not warm.startswith("0 of"), warm
