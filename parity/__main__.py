@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         "compilation_cache": cache.as_dict(),
     }
     json_path = report.write_json(results, args.json, settings)
-    plots = [report.write_plot(r, args.plots) for r in results]
+    plots = report.write_plots(results, args.plots)
     print(f"\nJSON: {json_path}\nplots: {', '.join(str(p) for p in plots)}")
     print(compile_cache.describe(cache))
     return 0 if all(r.passed for r in results) else 1
