@@ -101,3 +101,23 @@ def test_differences_are_between_the_two_frameworks_in_one_dtype():
     assert absolute["w"] == 0.5 and relative["w"] == 0.25
     assert absolute["z"] == relative["z"] == 1e-9  # torch's all-zero: the absolute figure
     assert np.isnan(absolute["n"]) and np.isnan(relative["n"])
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.0, -3.0, 2.0],
+        [-0.5, np.nan, -2.0],
+        [np.nan, np.nan],
+        [],
+        [np.inf, 1.0],
+        [-np.inf, np.nan],
+        [3, -7, 5],
+    ],
+)
+@pytest.mark.parametrize("dtype", [None, np.float32])
+def test_the_scale_is_max_abs_skipping_nan(values, dtype):
+    a = np.asarray(values, dtype=dtype)
+    kept = np.abs(a[~np.isnan(a)]) if a.dtype.kind == "f" else np.abs(a)
+    expected = float(np.max(kept)) if kept.size else 0.0
+    assert compare._max_abs(a) == expected

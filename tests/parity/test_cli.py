@@ -228,3 +228,22 @@ def test_the_command_writes_everything_before_it_ends_and_fills_the_cache(tmp_pa
     cold, warm = (r.stdout.strip().splitlines()[-1].split(": ", 1)[1] for r in runs)
     assert cold.startswith("0 of") and not cold.endswith(" 0 compiled"), cold
     assert warm.endswith(" 0 compiled") and not warm.startswith("0 of"), warm
+
+
+def test_the_command_module_imports_neither_torch_nor_jax_before_it_runs():
+    """``entry_point`` tunes the process (allocator, garbage collector) before the heavy imports,
+    which only ``main`` and ``build_parser`` make."""
+    from tests.helpers import run_clean
+
+    run_clean(
+        """
+        import sys
+
+        import parity.__main__
+
+        heavy = sorted({"torch", "jax", "flax", "matplotlib"} & set(sys.modules))
+        assert not heavy, heavy
+        parity.__main__.build_parser()
+        assert {"torch", "jax"} <= set(sys.modules)
+        """
+    )
