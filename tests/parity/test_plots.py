@@ -42,3 +42,37 @@ def test_parity_and_bench_plots_keep_pyplot_unloaded_and_the_backend_unchanged(t
         assert report_path.stat().st_size > 0 and bench_path.stat().st_size > 0
         """
     )
+
+
+def test_plots_drawn_on_one_figure_equal_plots_drawn_alone(tmp_path):
+    """``write_plots`` redraws one figure: each file must show what a fresh figure shows, after
+    a log scale, a linear scale, a float64 reference line and none."""
+    from types import SimpleNamespace
+
+    import matplotlib.image
+    import numpy as np
+
+    from parity import report
+
+    def result(name, dtype, torch_losses, jax_losses, reference=None):
+        return SimpleNamespace(
+            experiment=name,
+            dtype=dtype,
+            torch_losses=np.asarray(torch_losses),
+            jax_losses=np.asarray(jax_losses),
+            float64_reference=None if reference is None else np.asarray(reference),
+        )
+
+    steps = np.arange(50)
+    decay = 1e6 * 0.5**steps
+    results = [
+        result("wide", "float32", decay, decay * (1 + 1e-6), decay),
+        result("narrow", "float64", 2 + np.sin(steps), 2 + np.sin(steps)),
+        result("short", "float32", [3.0, 2.0, 1.5], [3.0, 2.0, 1.5 + 1e-7], [3.0, 2.0, 1.5]),
+        result("exact", "float64", [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]),
+    ]
+    together = report.write_plots(results, tmp_path / "together")
+    alone = [report.write_plot(r, tmp_path / "alone") for r in results]
+    assert [p.name for p in together] == [p.name for p in alone]
+    for a, b in zip(together, alone, strict=True):
+        np.testing.assert_array_equal(matplotlib.image.imread(a), matplotlib.image.imread(b))
