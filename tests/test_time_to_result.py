@@ -154,3 +154,38 @@ def test_numpy_data_reaches_the_device_without_a_program_per_array(compiled):
     with compiled() as names:
         mlp.train(params, X, y, steps=2, learning_rate=1e-3)
     assert names == ["fit_run"]
+
+
+@pytest.mark.parametrize(("returned", "status"), [(None, 0), (3, 3)])
+def test_a_script_ends_once_its_output_is_flushed(returned, status):
+    """``run_as_script`` skips the interpreter's teardown (an atexit hook never runs) but not
+    the script's output, even unflushed in a pipe, and exits with ``main``'s status."""
+    code = f"""
+import atexit
+import sys
+
+from jaxnets.experiments import _script
+
+atexit.register(lambda: print("teardown ran"))
+
+
+def main():
+    print("result line", end="")
+    print("warning line", file=sys.stderr, end="")
+    return {returned!r}
+
+
+_script.run_as_script(main)
+"""
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=buffered,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == status, result.stderr
+    assert result.stdout == "result line"
+    assert result.stderr == "warning line"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 import jax
 import jax.numpy as jnp
@@ -95,6 +97,21 @@ def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Name
         experiment, args.seed, batch_size=getattr(args, "batch_size", None), dtype=dtype
     )
     return args, params, data
+
+
+def run_as_script(main: Callable[[], Any]) -> NoReturn:
+    """What an experiment module runs as ``python -m``: ``main()``, then the process ends as
+    soon as its output is flushed.
+
+    Tearing the interpreter down (XLA's client, every array, matplotlib's state) took 0.2-0.5 s
+    of a 1.5-2.5 s script and served no one: the loss plot and the compilation cache are
+    written before ``main`` returns. ``main()`` called from Python returns as usual; an
+    exception, ``--help`` and argparse's errors leave the ordinary way.
+    """
+    status = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if status is None else int(status))
 
 
 def _import_plotting() -> None:

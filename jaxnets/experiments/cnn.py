@@ -287,4 +287,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    _script.run_as_script(main)
