@@ -2,10 +2,10 @@
 
 glibc serves every allocation of 32 MiB or more with a fresh ``mmap`` and unmaps it on ``free``,
 so the kernel zeroes each of its pages again on first touch. A training step that allocates such
-a tensor pays that every step: the cnn tutorial's ``fc1`` weight and its gradient are 51 MB in
-float64: keeping freed memory cut ``python -m parity``'s system time from 5 s to under 2 s and
-its torch float64 run from 3.3 s to 1.3 s for 100 steps. Neither
-framework caches host memory itself, so the process's allocator has to.
+a tensor pays that every step. The cnn tutorial's ``fc1`` gradient is 51 MB in float64; keeping
+freed memory cut ``python -m parity``'s system time from 5 s to under 2 s and that torch run's
+100 steps from 3.3 s to 1.3 s. Neither framework caches host memory itself, so the process's
+allocator has to.
 """
 
 from __future__ import annotations
