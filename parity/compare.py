@@ -152,7 +152,7 @@ def _value_check(
     """Judge ``max(diff) <= bound``; a failure names the worst index and ``shown``'s values
     there (NaN counts as the worst)."""
     max_diff = float(np.max(diff)) if diff.size else 0.0  # NaN if any entry is NaN
-    passed = max_diff <= bound  # NaN compares False: it fails
+    passed = bool(max_diff <= bound)  # NaN compares False: it fails
     if passed:
         share = f", {max_diff / bound:.2g} of the bound" if bound > 0 else ""
         detail = f"max|d| {max_diff:.3g}{share} (bound {bound:.3g})"
