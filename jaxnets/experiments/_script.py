@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnets import compile_cache
+from jaxnets import _process, compile_cache
 from jaxnets.experiments import _protocol
 from jaxnets.experiments.catalog import Defaults
 
@@ -101,17 +99,12 @@ def setup(experiment: ModuleType, argv: list[str] | None) -> tuple[argparse.Name
 
 def run_as_script(main: Callable[[], Any]) -> NoReturn:
     """What an experiment module runs as ``python -m``: ``main()``, then the process ends as
-    soon as its output is flushed.
-
-    Tearing the interpreter down (XLA's client, every array, matplotlib's state) took 0.2-0.5 s
-    of a 1.5-2.5 s script and served no one: the loss plot and the compilation cache are
-    written before ``main`` returns. ``main()`` called from Python returns as usual; an
-    exception, ``--help`` and argparse's errors leave the ordinary way.
+    soon as its output is flushed (:func:`jaxnets._process.exit_now`; the loss plot and the
+    compilation cache are written before ``main`` returns). ``main()`` called from Python
+    returns as usual; an exception, ``--help`` and argparse's errors leave the ordinary way.
     """
     status = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(0 if status is None else int(status))
+    _process.exit_now(0 if status is None else int(status))
 
 
 def _import_plotting() -> None:
