@@ -12,10 +12,16 @@ NNX module built from these layers.
 ``deterministic`` on every submodule) switch ``BatchNorm*`` and ``Dropout`` as torch's do;
 layers start in training mode, as torch's.
 
+A layer whose torch twin takes channels-first input says where, in the class attribute
+``torch_channel_axis``: ``{input rank: torch's channel axis}`` (``Conv2d``: ``{4: 1, 3: 0}``,
+batched and unbatched); an input of a rank listed there is torch's array with that axis moved
+last, and so is an output of the same rank. Layers without the attribute take torch's own
+layout (``Linear``, the activations, the recurrent and attention layers).
+
 Files by job: ``init`` (torch initialisers), ``linear``, ``convolution``, ``norm``,
 ``pooling``, ``activation``, ``embedding``, ``dropout``, ``flatten``, ``container``
-(``Sequential``), ``state`` (the ``state_dict`` protocol), ``functional`` (``clamp_min``,
-``abstract``, ``apply_pure``).
+(``Sequential``), ``state`` (the ``state_dict`` protocol); :mod:`jaxnets.nn.functional` is
+``torch.nn.functional``, which the layers wrap (and ``clamp_min``, ``abstract``, ``apply_pure``).
 
 Names load on first use, so ``jaxnets.nn.clamp_min`` costs no Flax import (a third of a
 second at start-up) where no layer is needed.
@@ -33,9 +39,9 @@ _WHERE = {
     "kaiming_uniform": "init",
     "bias_bound": "init",
     "standard_normal": "init",
-    "clamp_min": "functional",
-    "abstract": "functional",
-    "apply_pure": "functional",
+    "clamp_min": "functional._helpers",
+    "abstract": "functional._helpers",
+    "apply_pure": "functional._helpers",
     # layers
     "Linear": "linear",
     "Identity": "linear",

@@ -30,6 +30,7 @@ class _ConvNd(nnx.Module):
     """Shared constructor and forward of ``Conv1d`` / ``Conv2d`` (``_spatial`` = 1 or 2)."""
 
     _spatial: int
+    torch_channel_axis: dict[int, int]
 
     def __init__(
         self,
@@ -145,6 +146,7 @@ class Conv1d(_ConvNd):
     """
 
     _spatial = 1
+    torch_channel_axis = {3: 1, 2: 0}
 
 
 class Conv2d(_ConvNd):
@@ -165,6 +167,7 @@ class Conv2d(_ConvNd):
     """
 
     _spatial = 2
+    torch_channel_axis = {4: 1, 3: 0}
 
 
 class ConvTranspose2d(nnx.Module):
@@ -183,6 +186,8 @@ class ConvTranspose2d(nnx.Module):
     >>> up(jnp.ones((1, 5, 5, 4), jnp.float32)).shape
     (1, 10, 10, 2)
     """
+
+    torch_channel_axis = {4: 1, 3: 0}
 
     def __init__(
         self,

@@ -145,6 +145,7 @@ and ``bias``. The buffers are ``nnx.BatchStat`` variables (``num_batches_tracked
 
 
 class BatchNorm1d(_BatchNorm):
+    torch_channel_axis = {3: 1}
     _ranks = (2, 3)
     _layout = "(N, C) or (N, L, C)"
     __doc__ = _BATCH_NORM_DOC.format(
@@ -153,6 +154,7 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
+    torch_channel_axis = {4: 1}
     _ranks = (4,)
     _layout = "(N, H, W, C)"
     __doc__ = _BATCH_NORM_DOC.format(
@@ -233,6 +235,8 @@ class GroupNorm(nnx.Module):
     >>> gn(jnp.ones((3, 5, 5, 4), jnp.float32)).shape
     (3, 5, 5, 4)
     """
+
+    torch_channel_axis = {3: 1, 4: 1, 5: 1}
 
     def __init__(
         self,

@@ -80,6 +80,8 @@ class MaxPool2d(_Pool2d):
     [[5.0, 7.0], [13.0, 15.0]]
     """
 
+    torch_channel_axis = {4: 1, 3: 0}
+
     def __init__(
         self,
         kernel_size: int | Sequence[int],
@@ -160,6 +162,8 @@ class AvgPool2d(_Pool2d):
     [[1.0, 1.0], [1.0, 1.0]]
     """
 
+    torch_channel_axis = {4: 1, 3: 0}
+
     def __init__(
         self,
         kernel_size: int | Sequence[int],
@@ -231,6 +235,8 @@ class AdaptiveAvgPool2d(nnx.Module):
     >>> pool(jnp.ones((2, 5, 3, 4), jnp.float32)).shape
     (2, 1, 3, 4)
     """
+
+    torch_channel_axis = {4: 1, 3: 0}
 
     def __init__(self, output_size: int | None | Sequence[int | None]):
         sizes = (output_size, output_size) if not isinstance(output_size, Sequence) else output_size

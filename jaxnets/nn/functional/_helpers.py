@@ -1,4 +1,4 @@
-"""Functional helpers: torch's ``clamp(min=)`` gradient, and NNX modules as pure functions."""
+"""torch's ``clamp(min=)`` gradient, and NNX modules as pure functions."""
 
 from __future__ import annotations
 

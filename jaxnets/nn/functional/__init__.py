@@ -1,0 +1,40 @@
+"""``torch.nn.functional`` in JAX: same names, positional order, keywords and defaults.
+
+Every function is pure and differentiable with torch's gradients, including at the points torch
+defines specially (kinks, ties, clamps). Spatial functions (convolution, pooling, padding,
+interpolation, the channel norms, pixel shuffle, fold/unfold) take ``layout="channels_last"``
+by default, ``(N, *spatial, C)`` (and unbatched ``(*spatial, C)`` where torch accepts unbatched
+input), and ``layout="channels_first"`` for torch's own ``(N, C, *spatial)``. The layers of
+:mod:`jaxnets.nn` are thin wrappers over these functions.
+
+Files by job: ``activation``, ``padding``, ``normalization``, ``linear``, ``pooling``,
+``convolution``, ``vision`` (interpolation, pixel shuffle, fold/unfold), ``attention``,
+``sparse`` (embedding, one-hot), ``dropout``, ``distance``; ``_helpers`` holds ``clamp_min``
+and the pure form of NNX modules. Names load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# name -> the submodule that defines it
+_WHERE = {
+    "clamp_min": "_helpers",
+    "abstract": "_helpers",
+    "apply_pure": "_helpers",
+}
+
+__all__ = list(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
