@@ -138,12 +138,12 @@ def test_linear_matches_torch():
     }
 
 
-LAYERS = [
-    "Linear", "Identity", "Conv1d", "Conv2d", "ConvTranspose2d", "BatchNorm1d", "BatchNorm2d",
-    "LayerNorm", "GroupNorm", "Embedding", "Dropout", "MaxPool2d", "AvgPool2d",
-    "AdaptiveAvgPool2d", "Flatten", "ReLU", "GELU", "SiLU", "Tanh", "Sigmoid", "Softmax",
-    "Sequential",
-]  # fmt: skip
+# Every jaxnets.nn layer that has a torch.nn twin of the same name.
+LAYERS = sorted(
+    name
+    for name in nn.__all__
+    if name[0].isupper() and isinstance(getattr(torch.nn, name, None), type)
+)
 # Arguments torch takes that have no meaning here: placement, and Embedding's private ones.
 TORCH_ONLY = {"device", "dtype", "_weight", "_freeze"}
 
