@@ -1,6 +1,16 @@
-"""``Dropout`` with torch's scaling, switched by ``model.train()`` / ``model.eval()``."""
+"""torch's dropout layers, switched by ``model.train()`` / ``model.eval()``: ``Dropout``,
+``Dropout1d/2d/3d`` (whole channels), ``AlphaDropout`` and ``FeatureAlphaDropout``.
+
+The arithmetic is :mod:`jaxnets.nn.functional.dropout`'s. Training mode is the default (torch
+modules start in it) and is the attribute ``deterministic=False``; ``model.eval()`` sets
+``deterministic=True``. Masks are drawn from the ``dropout`` stream of ``rngs`` (given at
+construction, or at call time); JAX's and torch's random streams differ, so outputs match
+torch only in eval mode or with ``p`` in ``{0, 1}``. ``inplace`` is accepted and has no effect.
+"""
 
 from __future__ import annotations
+
+from typing import Any, ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -8,28 +18,36 @@ from flax import nnx
 from jax.typing import ArrayLike
 
 from jaxnets.nn._args import probability
+from jaxnets.nn.functional import stochastic as F
 
-__all__ = ["Dropout"]
+__all__ = [
+    "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
+    "AlphaDropout",
+    "FeatureAlphaDropout",
+]
+
+RngSource = nnx.Rngs | nnx.RngStream | jax.Array | None
 
 
-class Dropout(nnx.Module):
-    """``torch.nn.Dropout(p)``: in training mode zero each element with probability ``p`` and
-    scale the rest by ``1 / (1 - p)``; in eval mode the identity.
+def key_from(source: RngSource, layer: str) -> jax.Array:
+    """A fresh key from a ``Rngs`` (its ``dropout`` stream), a stream, or a key as given."""
+    if source is None:
+        raise ValueError(
+            f"{layer} in training mode needs random numbers: build it with "
+            "rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or call model.eval()"
+        )
+    if isinstance(source, nnx.Rngs):
+        return source.dropout()
+    if isinstance(source, nnx.RngStream):
+        return source()
+    return source
 
-    Training mode is the default (torch modules start in it) and is the attribute
-    ``deterministic=False``; ``model.eval()`` sets ``deterministic=True`` and ``model.train()``
-    back. The mask is drawn from the ``dropout`` stream of ``rngs`` (given here, or at call time);
-    JAX's and torch's random streams differ, so outputs match torch only in eval mode or with
-    ``p=0`` (``p=1`` gives zeros, as torch). ``inplace`` is accepted and has no effect.
 
-    >>> drop = Dropout(0.5, rngs=nnx.Rngs(dropout=0))
-    >>> y = drop(jnp.ones((1000,), jnp.float32))
-    >>> sorted(set(y.tolist()))
-    [0.0, 2.0]
-    >>> drop.eval()
-    >>> drop(jnp.ones((3,), jnp.float32)).tolist()
-    [1.0, 1.0, 1.0]
-    """
+class _DropoutNd(nnx.Module):
+    _function: ClassVar[Any]
 
     def __init__(self, p: float = 0.5, inplace: bool = False, *, rngs: nnx.Rngs | None = None):
         del inplace
@@ -42,28 +60,61 @@ class Dropout(nnx.Module):
         if deterministic is not None:
             self.deterministic = deterministic
 
-    def __call__(
-        self, x: ArrayLike, *, rngs: nnx.Rngs | nnx.RngStream | jax.Array | None = None
-    ) -> jax.Array:
+    def __call__(self, input: ArrayLike, *, rngs: RngSource = None) -> jax.Array:  # noqa: A002
         """Apply dropout; ``rngs`` (a ``Rngs``, a stream or a key) overrides the layer's own."""
-        x = jnp.asarray(x)
-        if self.deterministic or self.p == 0.0:
-            return x
-        if self.p == 1.0:
-            return jnp.zeros_like(x)
-        source = self.rngs if rngs is None else rngs
-        if source is None:
-            raise ValueError(
-                "Dropout in training mode needs random numbers: build it with "
-                "rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or call model.eval()"
-            )
-        if isinstance(source, nnx.Rngs):
-            key = source.dropout()
-        elif isinstance(source, nnx.RngStream):
-            key = source()
-        else:
-            key = source
-        keep = jax.random.bernoulli(key, 1.0 - self.p, x.shape)
-        # torch multiplies by the scaled mask (mask / (1 - p)) rather than dividing x.
-        scale = jnp.asarray(1.0 / (1.0 - self.p), x.dtype)
-        return x * jnp.where(keep, scale, jnp.zeros((), x.dtype))
+        x = jnp.asarray(input)
+        training = not self.deterministic
+        key = None
+        if training and 0.0 < self.p < 1.0:
+            key = key_from(self.rngs if rngs is None else rngs, type(self).__name__)
+        return type(self)._function(x, self.p, training, key=key)
+
+
+class Dropout(_DropoutNd):
+    """``torch.nn.Dropout(p)``: in training mode zero each element with probability ``p`` and
+    scale the rest by ``1 / (1 - p)``; in eval mode the identity.
+
+    >>> drop = Dropout(0.5, rngs=nnx.Rngs(dropout=0))
+    >>> y = drop(jnp.ones((1000,), jnp.float32))
+    >>> sorted(set(y.tolist()))
+    [0.0, 2.0]
+    >>> drop.eval()
+    >>> drop(jnp.ones((3,), jnp.float32)).tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    _function = F.dropout
+
+
+class Dropout1d(_DropoutNd):
+    """``torch.nn.Dropout1d``: zero whole channels of ``(N, L, C)`` or ``(L, C)``."""
+
+    torch_channel_axis = {3: 1, 2: 0}
+    _function = F.dropout1d
+
+
+class Dropout2d(_DropoutNd):
+    """``torch.nn.Dropout2d``: zero whole channels of ``(N, H, W, C)`` or ``(H, W, C)``."""
+
+    torch_channel_axis = {4: 1, 3: 0}
+    _function = F.dropout2d
+
+
+class Dropout3d(_DropoutNd):
+    """``torch.nn.Dropout3d``: zero whole channels of ``(N, D, H, W, C)`` or ``(D, H, W, C)``."""
+
+    torch_channel_axis = {5: 1, 4: 0}
+    _function = F.dropout3d
+
+
+class AlphaDropout(_DropoutNd):
+    """``torch.nn.AlphaDropout``: dropout that keeps a SELU network's mean and variance."""
+
+    _function = F.alpha_dropout
+
+
+class FeatureAlphaDropout(_DropoutNd):
+    """``torch.nn.FeatureAlphaDropout``: alpha dropout of whole channels (channels last)."""
+
+    torch_channel_axis = {3: 1, 4: 1, 5: 1}
+    _function = F.feature_alpha_dropout

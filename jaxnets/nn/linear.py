@@ -10,7 +10,7 @@ from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
 from jaxnets.nn._args import positive
-from jaxnets.nn.functional.linear import bilinear, matmul_bias
+from jaxnets.nn.functional.dense import bilinear, matmul_bias
 from jaxnets.nn.init import bias_bound, kaiming_uniform, torch_uniform
 from jaxnets.nn.state import TorchEntry, same, transposed
 

@@ -7,10 +7,10 @@ by default, ``(N, *spatial, C)`` (and unbatched ``(*spatial, C)`` where torch ac
 input), and ``layout="channels_first"`` for torch's own ``(N, C, *spatial)``. The layers of
 :mod:`jaxnets.nn` are thin wrappers over these functions.
 
-Files by job: ``activation``, ``padding``, ``normalization``, ``linear``, ``pooling``,
-``convolution``, ``vision`` (interpolation, pixel shuffle, fold/unfold), ``attention``,
-``sparse`` (embedding, one-hot), ``dropout``, ``distance``; ``_helpers`` holds ``clamp_min``
-and the pure form of NNX modules. Names load on first use.
+Files by job: ``activation``, ``padding``, ``normalization``, ``dense`` (linear, bilinear),
+``pooling``, ``convolution``, ``vision`` (interpolation, pixel shuffle, fold/unfold),
+``attention``, ``sparse`` (embedding, one-hot), ``stochastic`` (dropouts), ``distance``;
+``_helpers`` holds ``clamp_min`` and the pure form of NNX modules. Names load on first use.
 """
 
 from __future__ import annotations
@@ -55,8 +55,18 @@ _WHERE = {
     "rms_norm": "normalization",
     "local_response_norm": "normalization",
     "normalize": "normalization",
-    "linear": "linear",
-    "bilinear": "linear",
+    "linear": "dense",
+    "bilinear": "dense",
+    "dropout": "stochastic",
+    "dropout1d": "stochastic",
+    "dropout2d": "stochastic",
+    "dropout3d": "stochastic",
+    "alpha_dropout": "stochastic",
+    "feature_alpha_dropout": "stochastic",
+    "embedding": "sparse",
+    "one_hot": "sparse",
+    "cosine_similarity": "distance",
+    "pairwise_distance": "distance",
     "clamp_min": "_helpers",
     "abstract": "_helpers",
     "apply_pure": "_helpers",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 
 __all__ = [
@@ -166,14 +167,15 @@ def prelu(
 ) -> jax.Array:
     """``x`` if ``x > 0`` else ``weight * x``, one slope per channel (or one for all).
 
-    ``weight`` has 1 entry or one per channel; the channel axis is the last with
+    ``weight`` has 1 entry (or is 0-d) or one per channel; the channel axis is the last with
     ``layout="channels_last"`` and torch's axis 1 (axis 0 of a 1-D input) with
     ``"channels_first"``.
     """
     x = _float(input, "prelu")
     weight = jnp.asarray(weight, x.dtype)
-    if weight.ndim != 1:
-        raise ValueError(f"prelu: weight must be 1-D, got shape {weight.shape}")
+    if weight.ndim > 1:
+        raise ValueError(f"prelu: weight must be 0-D or 1-D, got shape {weight.shape}")
+    weight = weight.reshape(-1)
     if weight.size == 1:
         slope = weight.reshape((1,) * x.ndim) if x.ndim else weight.reshape(())
         slope = jnp.broadcast_to(slope, x.shape)
@@ -371,12 +373,29 @@ def sigmoid(input: ArrayLike) -> jax.Array:  # noqa: A002
     return jax.nn.sigmoid(_float(input, "sigmoid"))
 
 
-def hardsigmoid(input: ArrayLike, inplace: bool = False) -> jax.Array:  # noqa: A002
-    """``relu6(x + 3) / 6``; gradient ``1/6`` strictly inside ``(-3, 3)``, else 0."""
-    x = _float(input, "hardsigmoid")
+# torch's hardsigmoid backward multiplies by 1/6 rounded to float32, in every dtype.
+_ONE_SIXTH_F32 = float(np.float32(1.0) / np.float32(6.0))
+
+
+@jax.custom_jvp
+def _hardsigmoid(x: jax.Array) -> jax.Array:
     inside = (x > -3) & (x < 3)
     outside = jnp.where(x <= -3, _const(0.0, x), _const(1.0, x))
     return jnp.where(inside, x / 6 + _const(0.5, x), outside)
+
+
+@_hardsigmoid.defjvp
+def _hardsigmoid_jvp(primals: tuple[jax.Array], tangents: tuple[jax.Array]):
+    (x,), (dx,) = primals, tangents
+    inside = (x > -3) & (x < 3)
+    slope = jnp.where(inside, _const(_ONE_SIXTH_F32, x), _const(0.0, x))
+    return _hardsigmoid(x), dx * slope
+
+
+def hardsigmoid(input: ArrayLike, inplace: bool = False) -> jax.Array:  # noqa: A002
+    """``relu6(x + 3) / 6``; gradient ``1/6`` strictly inside ``(-3, 3)``, else 0 (torch's
+    ``1/6`` is rounded to float32 even for float64, and so is this one)."""
+    return _hardsigmoid(_float(input, "hardsigmoid"))
 
 
 def silu(input: ArrayLike, inplace: bool = False) -> jax.Array:  # noqa: A002

@@ -284,6 +284,8 @@ def normalize(
     """``torch.nn.functional.normalize``: ``x / max(||x||_p, eps)`` along ``dim`` (an axis
     of the array as it is)."""
     x = jnp.asarray(input)
+    if x.ndim == 0:  # torch treats a 0-d tensor as one element along dim 0
+        return normalize(x.reshape(1), p, 0, eps).reshape(())
     if p == 2:
         norm = jnp.sqrt(jnp.sum(jnp.square(x), axis=dim, keepdims=True))
     else:
