@@ -114,6 +114,9 @@ _WHERE = {
     "CircularPad2d": "padding",
     "CircularPad3d": "padding",
     "Sequential": "container",
+    "ModuleList": "container",
+    "ModuleDict": "container",
+    "Unflatten": "container",
     # the state_dict protocol
     "TorchEntry": "state",
     "StateDictError": "state",

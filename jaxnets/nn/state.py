@@ -6,8 +6,9 @@ Every layer that holds state says how its torch tensors map onto its NNX variabl
 round trip is bit-for-bit. The functions here walk a module tree the way torch walks its
 ``_modules``:
 
-- ``Sequential``, ``nnx.List`` (and ``nnx.Dict``): children named by index (by key), as torch's
-  ``nn.Sequential`` / ``nn.ModuleList`` (``nn.ModuleDict``) name them;
+- ``Sequential``, ``ModuleList``, ``nnx.List`` (``ModuleDict``, ``nnx.Dict``): children named by
+  index (by key), as torch's ``nn.Sequential`` / ``nn.ModuleList`` (``nn.ModuleDict``) name
+  them; a ``Sequential`` built from an ``OrderedDict`` by its names;
 - any other module: its attributes in definition order; a module attribute is one child, a Python
   list or tuple (wrapped in ``nnx.data``) of modules gives children ``"name.0"``, ``"name.1"``, ...
   and a dict ``"name.key"`` (torch would hold a ``ModuleList``/``ModuleDict`` there, which adds the
@@ -124,9 +125,11 @@ def _is_internal(name: str) -> bool:
 def _children(module: nnx.Module) -> Iterator[tuple[str, nnx.Module]]:
     """Direct children with their torch names, duplicates included (as ``state_dict`` walks)."""
     if isinstance(module, nnx.List):
-        for index, child in enumerate(module):
+        hook = getattr(module, "torch_child_names", None)
+        names = hook() if callable(hook) else [str(index) for index in range(len(module))]
+        for name, child in zip(names, module, strict=True):
             if isinstance(child, nnx.Module):
-                yield str(index), child
+                yield name, child
         return
     for name, value in vars(module).items():
         if _is_internal(name):
