@@ -1,19 +1,19 @@
-"""``Embedding``: a lookup table with torch's initialisation and ``padding_idx`` gradient rule."""
+"""``Embedding`` and ``EmbeddingBag``: lookup tables with torch's initialisation, thin over
+:mod:`jaxnets.nn.functional.sparse`."""
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import nnx
-from jax import lax
 from jax.typing import ArrayLike, DTypeLike
 
 from jaxnets.nn._args import positive
+from jaxnets.nn.functional.sparse import embedding, embedding_bag
 from jaxnets.nn.init import standard_normal
 from jaxnets.nn.state import TorchEntry, same
 
-__all__ = ["Embedding"]
+__all__ = ["Embedding", "EmbeddingBag"]
 
 
 class Embedding(nnx.Module):
@@ -72,20 +72,81 @@ class Embedding(nnx.Module):
         """``weight`` as is."""
         return {"weight": same("weight")}
 
-    def __call__(self, indices: ArrayLike) -> jax.Array:
-        indices = jnp.asarray(indices)
-        if not jnp.issubdtype(indices.dtype, jnp.integer):
-            raise TypeError(f"Embedding expects integer indices, got {indices.dtype}")
-        if not isinstance(indices, jax.core.Tracer) and indices.size:
-            values = np.asarray(indices)
-            if values.min() < 0 or values.max() >= self.num_embeddings:
-                raise IndexError(
-                    f"Embedding index out of range [0, {self.num_embeddings}): "
-                    f"got min {values.min()}, max {values.max()}"
-                )
-        weight = self.weight[...]
-        if self.padding_idx is not None:
-            # The padding row is read but never trained: cut its gradient, keep its value.
-            row = self.padding_idx
-            weight = weight.at[row].set(lax.stop_gradient(weight[row]))
-        return jnp.take(weight, indices, axis=0, mode="fill", fill_value=jnp.nan)
+    def __call__(self, input: ArrayLike) -> jax.Array:  # noqa: A002 - torch's keyword
+        return embedding(input, self.weight[...], self.padding_idx)
+
+
+class EmbeddingBag(nnx.Module):
+    """``torch.nn.EmbeddingBag``: sums, means or maxima of bags of embeddings.
+
+    ``weight`` ``(num_embeddings, embedding_dim)`` is drawn from ``N(0, 1)`` as torch's, with
+    ``padding_idx``'s row zeroed. ``__call__(input, offsets=None, per_sample_weights=None)``
+    is :func:`jaxnets.nn.functional.embedding_bag`'s contract. ``max_norm`` and
+    ``scale_grad_by_freq`` raise ``NotImplementedError``.
+
+    >>> bag = EmbeddingBag(10, 3, mode="sum", rngs=nnx.Rngs(0))
+    >>> bag(jnp.asarray([1, 2, 4, 5]), jnp.asarray([0, 2])).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        embedding_dim: int,
+        max_norm: float | None = None,
+        norm_type: float = 2.0,
+        scale_grad_by_freq: bool = False,
+        mode: str = "mean",
+        sparse: bool = False,
+        _weight: ArrayLike | None = None,
+        include_last_offset: bool = False,
+        padding_idx: int | None = None,
+        *,
+        dtype: DTypeLike = jnp.float32,
+        rngs: nnx.Rngs,
+    ):
+        del norm_type, sparse
+        if max_norm is not None or scale_grad_by_freq:
+            raise NotImplementedError(
+                "EmbeddingBag(max_norm=..., scale_grad_by_freq=True) is not supported"
+            )
+        if mode not in ("sum", "mean", "max"):
+            raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+        self.num_embeddings = positive("num_embeddings", num_embeddings)
+        self.embedding_dim = positive("embedding_dim", embedding_dim)
+        self.mode = mode
+        self.include_last_offset = include_last_offset
+        if padding_idx is not None:
+            if not -num_embeddings <= padding_idx < num_embeddings:
+                raise ValueError("padding_idx must be within num_embeddings")
+            padding_idx %= num_embeddings
+        self.padding_idx = padding_idx
+        if _weight is not None:
+            weight = jnp.asarray(_weight, dtype)
+            if weight.shape != (num_embeddings, embedding_dim):
+                raise ValueError("Shape of weight does not match num_embeddings and embedding_dim")
+        else:
+            weight = standard_normal(rngs.params(), (num_embeddings, embedding_dim), dtype)
+            if padding_idx is not None:
+                weight = weight.at[padding_idx].set(0)
+        self.weight = nnx.Param(weight)
+
+    def torch_state(self) -> dict[str, TorchEntry]:
+        """``weight`` as is."""
+        return {"weight": same("weight")}
+
+    def __call__(
+        self,
+        input: ArrayLike,  # noqa: A002
+        offsets: ArrayLike | None = None,
+        per_sample_weights: ArrayLike | None = None,
+    ) -> jax.Array:
+        return embedding_bag(
+            input,
+            self.weight[...],
+            offsets,
+            mode=self.mode,
+            per_sample_weights=per_sample_weights,
+            include_last_offset=self.include_last_offset,
+            padding_idx=self.padding_idx,
+        )

@@ -159,4 +159,6 @@ def test_constructor_takes_torchs_arguments_in_order_with_its_defaults(name):
             if p.kind is not inspect.Parameter.KEYWORD_ONLY and p.name not in skip
         ]
 
-    assert positional(getattr(nn, name), ()) == positional(getattr(torch.nn, name), TORCH_ONLY)
+    assert positional(getattr(nn, name), TORCH_ONLY) == positional(
+        getattr(torch.nn, name), TORCH_ONLY
+    )

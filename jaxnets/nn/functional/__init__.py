@@ -9,7 +9,7 @@ input), and ``layout="channels_first"`` for torch's own ``(N, C, *spatial)``. Th
 
 Files by job: ``activation``, ``padding``, ``normalization``, ``dense`` (linear, bilinear),
 ``pooling``, ``convolution``, ``vision`` (interpolation, pixel shuffle, fold/unfold),
-``attention``, ``sparse`` (embedding, one-hot), ``stochastic`` (dropouts), ``distance``;
+``attention``, ``unpooling``, ``sparse`` (embeddings, one-hot), ``stochastic`` (dropouts), ``distance``;
 ``_helpers`` holds ``clamp_min`` and the pure form of NNX modules. Names load on first use.
 """
 
@@ -64,6 +64,10 @@ _WHERE = {
     "alpha_dropout": "stochastic",
     "feature_alpha_dropout": "stochastic",
     "embedding": "sparse",
+    "embedding_bag": "sparse",
+    "max_unpool1d": "unpooling",
+    "max_unpool2d": "unpooling",
+    "max_unpool3d": "unpooling",
     "one_hot": "sparse",
     "cosine_similarity": "distance",
     "pairwise_distance": "distance",
