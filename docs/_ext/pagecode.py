@@ -31,6 +31,7 @@ API_MODULES = (
     "jaxnets.losses",
     "jaxnets.optim",
     "jaxnets.nn",
+    "jaxnets.nn.functional",
     "jaxnets.data",
     "jaxnets.data.transforms",
     "jaxnets.train",
