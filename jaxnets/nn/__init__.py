@@ -122,6 +122,8 @@ _WHERE = {
     "Sequential": "container",
     "ModuleList": "container",
     "ModuleDict": "container",
+    "ParameterList": "container",
+    "ParameterDict": "container",
     "Unflatten": "container",
     # the state_dict protocol
     "TorchEntry": "state",

@@ -1,4 +1,5 @@
-"""torch.nn's containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, and ``Unflatten``.
+"""torch.nn's containers: ``Sequential``, ``ModuleList``, ``ModuleDict``, ``ParameterList``,
+``ParameterDict``, and ``Unflatten``.
 
 Children are named as torch names them in ``state_dict`` and ``named_modules``: positions
 ``"0"``, ``"1"``, ... (or the ``OrderedDict``'s names for a named ``Sequential``), and a
@@ -16,7 +17,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike
 
-__all__ = ["Sequential", "ModuleList", "ModuleDict", "Unflatten"]
+__all__ = ["Sequential", "ModuleList", "ModuleDict", "ParameterList", "ParameterDict", "Unflatten"]
 
 
 def _modules(kind: str, modules: Iterable[Any], names: Sequence[str] | None = None) -> list:
@@ -168,6 +169,70 @@ class ModuleDict(nnx.Dict):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("ModuleDict is a container: call its modules, not the dict")
+
+
+def _param(value: Any) -> nnx.Param:
+    return value if isinstance(value, nnx.Param) else nnx.Param(jnp.asarray(value))
+
+
+class ParameterList(nnx.Dict):
+    """``torch.nn.ParameterList(values=None)``: parameters named ``"0"``, ``"1"``, ... in
+    ``state_dict``; arrays are wrapped in ``nnx.Param``. Indexing gives the array.
+
+    >>> from jaxnets import nn
+    >>> weights = nn.ParameterList([jnp.ones(2), jnp.zeros(3)])
+    >>> list(nn.state_dict(weights)), weights[1].shape
+    (['0', '1'], (3,))
+    """
+
+    def __init__(self, values: Iterable[Any] | None = None):
+        super().__init__()
+        for value in values or []:
+            self.append(value)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self._keys())
+
+    def _keys(self) -> Iterator[str]:
+        return (k for k in vars(self) if not k.startswith(("_pytree__", "_object__")))
+
+    def __iter__(self) -> Iterator[jax.Array]:  # type: ignore[override]
+        return (getattr(self, k)[...] for k in self._keys())
+
+    def __getitem__(self, index: int) -> jax.Array:  # type: ignore[override]
+        return getattr(self, str(index % len(self)))[...]
+
+    def append(self, value: Any) -> ParameterList:
+        """Add a parameter at the end; returns the list, as torch's."""
+        setattr(self, str(len(self)), _param(value))
+        return self
+
+    def extend(self, values: Iterable[Any]) -> ParameterList:
+        """Add every value of ``values``; returns the list."""
+        for value in values:
+            self.append(value)
+        return self
+
+
+class ParameterDict(nnx.Dict):
+    """``torch.nn.ParameterDict(parameters=None)``: parameters by name, in insertion order
+    (the ``state_dict`` keys); arrays are wrapped in ``nnx.Param``. Indexing gives the array."""
+
+    def __init__(self, parameters: Mapping[str, Any] | None = None):
+        super().__init__()
+        for key, value in (parameters or {}).items():
+            self[key] = value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str) or not key or "." in key:
+            raise KeyError(f"parameter name must be a non-empty string without '.', got {key!r}")
+        super().__setitem__(key, _param(value))
+
+    def __getitem__(self, key: str) -> jax.Array:
+        return super().__getitem__(key)[...]
+
+    def __iter__(self) -> Iterator[str]:
+        return (k for k in vars(self) if not k.startswith(("_pytree__", "_object__")))
 
 
 class Unflatten(nnx.Module):

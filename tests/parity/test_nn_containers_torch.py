@@ -83,3 +83,26 @@ def test_containers_refuse_what_is_not_a_module():
         nn.ModuleList([jnp.tanh])
     with pytest.raises(KeyError, match="without '.'"):
         nn.ModuleDict({"a.b": nn.ReLU()})
+
+
+def test_parameter_containers_load_torchs_tensors_under_its_keys():
+    class TorchHolder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scales = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(2)) for _ in "ab"])
+            self.biases = torch.nn.ParameterDict({"x": torch.nn.Parameter(torch.randn(3))})
+
+    class Holder(nnx.Module):
+        def __init__(self):
+            self.scales = nn.ParameterList([jnp.zeros(2), jnp.zeros(2)])
+            self.biases = nn.ParameterDict({"x": jnp.zeros(3)})
+
+    theirs, ours = TorchHolder(), Holder()
+    assert (
+        list(nn.state_dict(ours))
+        == list(theirs.state_dict())
+        == ["scales.0", "scales.1", "biases.x"]
+    )
+    nn.load_state_dict(ours, theirs.state_dict())
+    np.testing.assert_array_equal(ours.scales[1], theirs.scales[1].detach().numpy())
+    np.testing.assert_array_equal(ours.biases["x"], theirs.biases["x"].detach().numpy())
