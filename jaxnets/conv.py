@@ -1,4 +1,4 @@
-"""2-D convolution in NHWC/HWIO, formulated per backend for speed, exact on every backend.
+"""Convolution in channels-last/spatial-first layouts, formulated per backend for speed, exact.
 
 On GPU (and any non-CPU backend) ``conv2d`` is ``lax.conv_general_dilated``, which XLA hands to
 cuDNN. On CPU it is im2col: the receptive fields are gathered by strided slicing into a patch
@@ -15,6 +15,9 @@ in the whole step.
 It is the same sum of products in another order, so values and gradients equal
 ``lax.conv_general_dilated``'s up to rounding (float64: within 1e-12 relative), and it is plain
 ``lax`` all the way down: ``jvp``, ``vmap`` and higher derivatives work as usual.
+
+:func:`conv_nd` serves every spatial rank: a 1-D convolution is a 2-D one of height 1 (so it
+gets im2col on CPU too) and a 3-D one is XLA's convolution on every backend.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-__all__ = ["conv2d", "conv2d_im2col", "conv2d_xla"]
+__all__ = ["conv2d", "conv2d_im2col", "conv2d_xla", "conv_nd", "conv_xla"]
 
 # Above this the patch matrix (taps times the input) costs more memory than speed is worth;
 # such convolutions keep XLA's own kernel.
@@ -64,6 +67,43 @@ def conv2d_xla(
         padding=[tuple(p) for p in padding],
         rhs_dilation=tuple(dilation),
         dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        feature_group_count=groups,
+    )
+
+
+def conv_xla(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    groups: int,
+) -> jax.Array:
+    """``lax.conv_general_dilated`` for any spatial rank, channels-last and spatial-first.
+
+    Args:
+      x: ``(N, *spatial, C)`` input, 1 to 3 spatial axes.
+      kernel: ``(*k, C // groups, O)`` filters.
+      strides: one per spatial axis.
+      padding: ``(low, high)`` zero padding per spatial axis.
+      dilation: kernel dilation per spatial axis.
+      groups: ``feature_group_count``.
+
+    Returns:
+      ``(N, *out, O)``.
+
+    >>> x, k = jnp.ones((1, 3, 4, 4, 1), jnp.float32), jnp.ones((2, 2, 2, 1, 1), jnp.float32)
+    >>> conv_xla(x, k, (1, 1, 1), [(0, 0)] * 3, (1, 1, 1), 1).shape
+    (1, 2, 3, 3, 1)
+    """
+    spatial = "DHW"[3 - (x.ndim - 2) :]
+    return lax.conv_general_dilated(
+        x,
+        kernel,
+        window_strides=tuple(strides),
+        padding=[tuple(p) for p in padding],
+        rhs_dilation=tuple(dilation),
+        dimension_numbers=(f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"),
         feature_group_count=groups,
     )
 
@@ -174,3 +214,42 @@ def conv2d(
     if jax.default_backend() == "cpu" and _patch_bytes(x, kernel, strides) <= _MAX_PATCH_BYTES:
         return conv2d_im2col(x, kernel, strides, padding, dilation, groups)
     return conv2d_xla(x, kernel, strides, padding, dilation, groups)
+
+
+def conv_nd(
+    x: jax.Array,
+    kernel: jax.Array,
+    strides: Sequence[int],
+    padding: Sequence[tuple[int, int]],
+    dilation: Sequence[int],
+    groups: int,
+) -> jax.Array:
+    """Channels-last convolution of 1 to 3 spatial axes, each rank in its fastest form.
+
+    1-D runs as :func:`conv2d` over a height-1 image, 2-D is :func:`conv2d` (both im2col on
+    CPU), 3-D is :func:`conv_xla`.
+
+    Args:
+      x: ``(N, *spatial, C)`` input.
+      kernel: ``(*k, C // groups, O)`` filters.
+      strides: one per spatial axis.
+      padding: ``(low, high)`` zero padding per spatial axis.
+      dilation: kernel dilation per spatial axis.
+      groups: ``feature_group_count``.
+
+    Returns:
+      ``(N, *out, O)``.
+
+    >>> x, k = jnp.ones((2, 5, 1), jnp.float32), jnp.ones((3, 1, 2), jnp.float32)
+    >>> conv_nd(x, k, (1,), [(1, 1)], (1,), 1)[0, :, 0].tolist()
+    [2.0, 3.0, 3.0, 3.0, 2.0]
+    """
+    rank = x.ndim - 2
+    if rank == 1:
+        y = conv2d(
+            x[:, None], kernel[None], (1, *strides), [(0, 0), *padding], (1, *dilation), groups
+        )
+        return y[:, 0]
+    if rank == 2:
+        return conv2d(x, kernel, strides, padding, dilation, groups)
+    return conv_xla(x, kernel, strides, padding, dilation, groups)

@@ -361,6 +361,18 @@ def digits_case(seed: int, epochs: int, batch_size: int | None, device: str = "c
     )
 
 
+def _model_case(name: str) -> Callable[[int, int, int | None, str], Case]:
+    """A case of ``parity.bench_models`` (models beyond the tutorials), imported when built."""
+
+    def build(seed: int, steps: int, batch_size: int | None, device: str = "cpu") -> Case:
+        from parity import bench_models
+
+        return getattr(bench_models, f"{name}_case")(seed, steps, batch_size, device)
+
+    build.__doc__ = f"``parity.bench_models.{name}_case``."
+    return build
+
+
 # ``builder(seed, steps, batch_size, device)``: ``device`` is the torch device ("cpu", "cuda");
 # the jaxnets side runs on JAX's default device.
 BUILDERS: dict[str, Callable[[int, int, int | None, str], Case]] = {
@@ -370,6 +382,8 @@ BUILDERS: dict[str, Callable[[int, int, int | None, str], Case]] = {
     "custom": custom_case,
     "module_regression": module_regression_case,
     "digits": digits_case,
+    "lstm_lm": _model_case("lstm_lm"),
+    "transformer": _model_case("transformer"),
 }
 
 # The tutorial's settings (steps as ``python -m parity`` counts them) plus the extra batch the
@@ -381,5 +395,7 @@ DEFAULT_SETTINGS: dict[str, list[tuple[int, int | None]]] = {
     "custom": [(100, None)],
     "module_regression": [(20, None)],
     "digits": [(10, None)],
+    "lstm_lm": [(20, None)],
+    "transformer": [(5, None)],
 }
 SWEEPABLE = ("mlp", "cnn")

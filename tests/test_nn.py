@@ -218,8 +218,6 @@ def test_embedding_padding_row_gets_no_gradient_and_bad_indices_are_clear():
 
 
 def test_pools_reject_what_they_do_not_support():
-    with pytest.raises(NotImplementedError, match="return_indices"):
-        nn.MaxPool2d(2, return_indices=True)
     with pytest.raises(ValueError, match="at most half"):
         nn.MaxPool2d(2, padding=2)
     with pytest.raises(ValueError, match="at most half"):

@@ -19,9 +19,11 @@ last, and so is an output of the same rank. Layers without the attribute take to
 layout (``Linear``, the activations, the recurrent and attention layers).
 
 Files by job: ``init`` (torch initialisers), ``linear``, ``convolution``, ``norm``,
-``pooling``, ``activation``, ``padding``, ``embedding``, ``dropout``, ``flatten``, ``container``
-(``Sequential``), ``state`` (the ``state_dict`` protocol); :mod:`jaxnets.nn.functional` is
-``torch.nn.functional``, which the layers wrap (and ``clamp_min``, ``abstract``, ``apply_pure``).
+``pooling``, ``unpooling``, ``activation``, ``padding``, ``recurrent``, ``attention``,
+``transformer``, ``upsampling``, ``pixelshuffle``, ``fold``, ``embedding``, ``distance``,
+``dropout``, ``flatten``, ``container`` (``Sequential``, ``ModuleList``, ...), ``state`` (the
+``state_dict`` protocol); :mod:`jaxnets.nn.functional` is ``torch.nn.functional``, which the
+layers wrap (and ``clamp_min``, ``abstract``, ``apply_pure``).
 
 Names load on first use, so ``jaxnets.nn.clamp_min`` costs no Flax import (a third of a
 second at start-up) where no layer is needed.
@@ -48,7 +50,10 @@ _WHERE = {
     "Bilinear": "linear",
     "Conv1d": "convolution",
     "Conv2d": "convolution",
+    "Conv3d": "convolution",
+    "ConvTranspose1d": "convolution",
     "ConvTranspose2d": "convolution",
+    "ConvTranspose3d": "convolution",
     "BatchNorm1d": "norm",
     "BatchNorm2d": "norm",
     "BatchNorm3d": "norm",
@@ -72,10 +77,32 @@ _WHERE = {
     "Dropout3d": "dropout",
     "AlphaDropout": "dropout",
     "FeatureAlphaDropout": "dropout",
+    "MaxPool1d": "pooling",
     "MaxPool2d": "pooling",
+    "MaxPool3d": "pooling",
+    "AvgPool1d": "pooling",
     "AvgPool2d": "pooling",
+    "AvgPool3d": "pooling",
+    "AdaptiveAvgPool1d": "pooling",
     "AdaptiveAvgPool2d": "pooling",
+    "AdaptiveAvgPool3d": "pooling",
+    "AdaptiveMaxPool1d": "pooling",
+    "AdaptiveMaxPool2d": "pooling",
+    "AdaptiveMaxPool3d": "pooling",
+    "LPPool1d": "pooling",
+    "LPPool2d": "pooling",
+    "LPPool3d": "pooling",
+    "FractionalMaxPool2d": "pooling",
+    "FractionalMaxPool3d": "pooling",
     "Flatten": "flatten",
+    "Upsample": "upsampling",
+    "UpsamplingNearest2d": "upsampling",
+    "UpsamplingBilinear2d": "upsampling",
+    "PixelShuffle": "pixelshuffle",
+    "PixelUnshuffle": "pixelshuffle",
+    "ChannelShuffle": "pixelshuffle",
+    "Unfold": "fold",
+    "Fold": "fold",
     "ReLU": "activation",
     "ReLU6": "activation",
     "ELU": "activation",
@@ -119,6 +146,18 @@ _WHERE = {
     "CircularPad1d": "padding",
     "CircularPad2d": "padding",
     "CircularPad3d": "padding",
+    "RNN": "recurrent",
+    "LSTM": "recurrent",
+    "GRU": "recurrent",
+    "RNNCell": "recurrent",
+    "LSTMCell": "recurrent",
+    "GRUCell": "recurrent",
+    "MultiheadAttention": "attention",
+    "TransformerEncoderLayer": "transformer",
+    "TransformerDecoderLayer": "transformer",
+    "TransformerEncoder": "transformer",
+    "TransformerDecoder": "transformer",
+    "Transformer": "transformer",
     "Sequential": "container",
     "ModuleList": "container",
     "ModuleDict": "container",

@@ -142,3 +142,11 @@ def test_cudagraph_compile_mode_clones_each_loss():
     case = bench_cases.linear_case(0, 2, None)
     timing = bench.time_case(case, repeats=1, warmup=0, compile_mode="reduce-overhead")
     assert timing.loss_rel_diff["compile"] < 1e-5
+
+
+@pytest.mark.parametrize("name", ["lstm_lm", "transformer"])
+def test_model_cases_train_the_same_model_in_both_frameworks(name):
+    case = bench_cases.BUILDERS[name](0, 2, 2)  # two steps of a batch of 2
+    timing = bench.time_case(case, repeats=1, warmup=0, with_compile=False)
+    assert case.steps == 2 and case.flops_per_step > 0
+    assert max(timing.loss_rel_diff.values()) < 1e-5

@@ -101,8 +101,9 @@ def _constructor_value(value: Any, calls: dict, dtype: str) -> Any:
     if isinstance(value, torch.nn.Module):
         cls, args, kwargs = calls[id(value)]
         return _build_ours(cls, args, kwargs, calls, dtype)
-    if callable(value) and getattr(value, "__module__", "") == "torch.nn.functional":
-        return getattr(jF, value.__name__)
+    name = getattr(value, "__name__", None)
+    if callable(value) and name and getattr(torch.nn.functional, name, None) is value:
+        return getattr(jF, name)
     if isinstance(value, torch.Tensor):
         return value.detach().numpy()
     return value
@@ -124,7 +125,7 @@ def _to_jax(value: Any, ours_type: type, dtype: str) -> Any:
         axis = _channel_axis(ours_type, array.ndim)
         if axis is not None:
             array = np.moveaxis(array, axis, -1)
-    return jnp.asarray(array)
+    return np.array(array, order="C")  # ascontiguousarray would make a 0-d array 1-d
 
 
 def _from_jax(array: np.ndarray, ours_type: type) -> np.ndarray:
@@ -221,6 +222,11 @@ def _flat(args: Any, kwargs: Any) -> list[Any]:
     return jax.tree.leaves((args, kwargs), is_leaf=lambda x: x is None)
 
 
+# Compiled for a check, not for speed: unoptimised XLA compiles several times faster, and each
+# sample is a new program.
+COMPILER = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+
+
 def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: type) -> Run:
     args = _to_jax(tuple(sample.forward_input.args), ours_type, dtype)
     kwargs = {k: _to_jax(v, ours_type, dtype) for k, v in sample.forward_input.kwargs.items()}
@@ -228,11 +234,15 @@ def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: t
     flat = _flat(args, kwargs)
     torch_flat = _flat(tuple(sample.forward_input.args), sample.forward_input.kwargs)
     slots = [i for i, x in enumerate(torch_flat) if _is_float(x) and x.requires_grad]
-    cots = [jnp.asarray(_to_jax_layout(c, ours_type, dtype)) for c in cotangents]
+    # Arrays enter the program as arguments (NumPy: no conversion program per shape).
+    array_slots = [i for i, x in enumerate(flat) if isinstance(x, np.ndarray) and i not in slots]
+    cots = [_to_jax_layout(c, ours_type, dtype) for c in cotangents]
+    graphdef, params, rest = nnx.split(ours, nnx.Param, ...)
 
-    def loss(model, wrt):
+    def loss(params, wrt, rest, arrays, cots):
+        model = nnx.merge(graphdef, params, rest)
         values = list(flat)
-        for slot, value in zip(slots, wrt, strict=True):
+        for slot, value in zip(slots + array_slots, [*wrt, *arrays], strict=True):
             values[slot] = value
         call_args, call_kwargs = jax.tree.unflatten(tree, values)
         outputs = _leaves(model(*call_args, **call_kwargs))
@@ -241,20 +251,25 @@ def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: t
             (jnp.sum(out * c) for out, c in zip(floats, cots, strict=True)),
             jnp.zeros((), dtype),
         )
-        return total, outputs
+        return total, (outputs, nnx.split(model, nnx.Param, ...)[2])
 
-    @nnx.jit
-    def value_and_grad(model, wrt):
-        return nnx.value_and_grad(loss, argnums=(0, 1), has_aux=True)(model, wrt)
-
-    (_, outputs), (param_grads, input_grads) = value_and_grad(ours, [flat[i] for i in slots])
+    # rest (buffers) is differentiated too, and its gradient dropped: a buffer written in place
+    # in training mode must live at the same trace level as the parameters.
+    run_program = jax.jit(
+        jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True, allow_int=True),
+        compiler_options=COMPILER,
+    )
+    arrays = [flat[i] for i in array_slots]
+    (_, (outputs, new_rest)), (param_grads, input_grads, _) = run_program(
+        params, [flat[i] for i in slots], rest, arrays, cots
+    )
+    nnx.update(ours, new_rest)
     run = Run()
     for i, out in enumerate(outputs):
         run.outputs[str(i)] = _from_jax(np.asarray(out), ours_type)
     for i, grad in enumerate(input_grads):
         run.input_grads[str(i)] = _from_jax(np.asarray(grad), ours_type)
-    graphdef, _, rest = nnx.split(ours, nnx.Param, ...)
-    run.param_grads = nn.state_dict(nnx.merge(graphdef, param_grads, rest))
+    run.param_grads = nn.state_dict(nnx.merge(graphdef, param_grads, new_rest))
     run.buffers = nn.state_dict(ours)
     return run
 
@@ -313,7 +328,9 @@ def _compare(label: str, ours: Run, theirs: Run, truth: Run | None) -> list[str]
 
 def _samples(info: Any, training: bool) -> tuple[list[Any], dict]:
     torch.manual_seed(0)
-    with recorded_constructors() as calls:
+    # torch warns while building some samples (nested-tensor fast paths it cannot take).
+    with recorded_constructors() as calls, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
         samples = info.module_inputs_func(
             info, device="cpu", dtype=torch.float64, requires_grad=True, training=training
         )

@@ -4,10 +4,10 @@ Each is torchvision's tensor kernel (``transforms/_functional_tensor.py``) with 
 moved last: ``hflip`` flips the width axis, ``crop`` slices height and width, ``pad`` pads them
 (``edge`` is torch's ``replicate``, ``symmetric`` repeats the edge pixel), ``normalize`` is
 ``(x - mean) / std`` per channel, ``to_tensor`` scales ``uint8`` by ``/ 255``, and ``resize`` is
-``torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=...)``: the
-same taps and weights, computed once per shape on the host, and the same order of sums (width
-pass, then height pass). Every argument that decides a shape is static, so all of them trace
-under ``jit`` and ``vmap``.
+``torch.nn.functional.interpolate(mode="bilinear", align_corners=False, antialias=...)``, by
+the kernel of :func:`jaxnets.nn.functional.vision.interpolate` (torch's taps and weights,
+computed once per shape on the host; the width pass, then the height pass).
+Every argument that decides a shape is static, so all of them trace under ``jit`` and ``vmap``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from jaxnets.data.transforms import _args
+from jaxnets.nn.functional.vision import resample
 
 __all__ = ["crop", "hflip", "normalize", "pad", "resize", "to_tensor"]
 
@@ -200,74 +201,6 @@ def pad(
     return jnp.pad(img, widths, mode=padding_mode)
 
 
-def _linear_taps(in_size: int, out_size: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``upsample_bilinear2d``'s two taps per output along one axis (``align_corners=False``).
-
-    The weights follow ATen's arithmetic in ``dtype``: source index
-    ``scale * (i + 0.5) - 0.5`` clamped at 0, ``lambda1 = clamp(src - floor(src), 0, 1)``.
-    """
-    as_dtype = dtype.type
-    scale = as_dtype(as_dtype(in_size) / as_dtype(out_size))
-    taps = np.zeros((out_size, 2), np.int32)
-    weights = np.zeros((out_size, 2), dtype)
-    for i in range(out_size):
-        src = as_dtype(float(scale) * (i + 0.5) - 0.5)
-        src = max(src, as_dtype(0))
-        index0 = min(int(src), in_size - 1)
-        lambda1 = min(max(as_dtype(src - as_dtype(index0)), as_dtype(0)), as_dtype(1))
-        taps[i] = index0, index0 + (1 if index0 < in_size - 1 else 0)
-        weights[i] = as_dtype(1) - lambda1, lambda1
-    return taps, weights
-
-
-def _antialias_taps(in_size: int, out_size: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``_upsample_bilinear2d_aa``'s taps along one axis: a triangle filter stretched by the
-    downscale factor (support ``scale``, at least 1), normalised to sum 1 per output.
-
-    Unused taps get weight 0 and repeat the first tap's index.
-    """
-    as_dtype = dtype.type
-    scale = as_dtype(as_dtype(in_size) / as_dtype(out_size))
-    support = as_dtype(scale if scale >= 1 else 1.0)
-    invscale = as_dtype(1.0 / float(scale)) if scale >= 1 else as_dtype(1)
-    rows = []
-    for i in range(out_size):
-        # ATen mixes precisions here: sums of two dtype values are rounded to dtype, their
-        # products with Python constants are doubles until stored.
-        center = as_dtype(float(scale) * (i + 0.5))
-        low = max(int(float(as_dtype(center - support)) + 0.5), 0)
-        size = min(int(float(as_dtype(center + support)) + 0.5), in_size) - low
-        filtered = []
-        for j in range(size):
-            x = abs(as_dtype((float(as_dtype(j + low) - center) + 0.5) * float(invscale)))
-            filtered.append(as_dtype(1) - x if x < 1 else as_dtype(0))
-        total = as_dtype(0)
-        for value in filtered:
-            total = as_dtype(total + value)
-        if total != 0:
-            filtered = [as_dtype(value / total) for value in filtered]
-        rows.append((low, filtered))
-    width = max(len(filtered) for _, filtered in rows)
-    taps = np.zeros((out_size, width), np.int32)
-    weights = np.zeros((out_size, width), dtype)
-    for i, (low, filtered) in enumerate(rows):
-        taps[i] = low + np.minimum(np.arange(width), max(len(filtered) - 1, 0))
-        weights[i, : len(filtered)] = filtered
-    return taps, weights
-
-
-def _resample(x: jax.Array, axis: int, taps: np.ndarray, weights: np.ndarray) -> jax.Array:
-    """``out[o] = sum_k weights[o, k] * x[taps[o, k]]`` along ``axis``, summed in tap order."""
-    shape = [1] * x.ndim
-    shape[axis] = taps.shape[0]
-    out = None
-    for k in range(taps.shape[1]):
-        term = jnp.take(x, jnp.asarray(taps[:, k]), axis=axis)
-        term = term * jnp.asarray(weights[:, k].reshape(shape))
-        out = term if out is None else out + term
-    return out
-
-
 def resize(
     img: ArrayLike,
     size: Any,
@@ -315,12 +248,8 @@ def resize(
     out_dtype = img.dtype
     work_dtype = out_dtype if out_dtype in (jnp.float32, jnp.float64) else jnp.dtype(jnp.float32)
     x = img.astype(work_dtype)
-    make_taps = _antialias_taps if antialias else _linear_taps
-    # ATen's separable kernel: the width pass first, then the height pass, each only if needed.
-    if new_w != w:
-        x = _resample(x, x.ndim - 2, *make_taps(w, new_w, np.dtype(work_dtype)))
-    if new_h != h:
-        x = _resample(x, x.ndim - 3, *make_taps(h, new_h, np.dtype(work_dtype)))
+    # interpolate's separable kernel: the width pass, then the height pass, each if needed.
+    x = resample(x, (-3, -2), (new_h, new_w), "bilinear", antialias=bool(antialias))
     if work_dtype != out_dtype:
         x = jnp.round(x) if jnp.issubdtype(out_dtype, jnp.integer) else x
         x = x.astype(out_dtype)

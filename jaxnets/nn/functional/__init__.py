@@ -8,9 +8,10 @@ input), and ``layout="channels_first"`` for torch's own ``(N, C, *spatial)``. Th
 :mod:`jaxnets.nn` are thin wrappers over these functions.
 
 Files by job: ``activation``, ``padding``, ``normalization``, ``dense`` (linear, bilinear),
-``pooling``, ``convolution``, ``vision`` (interpolation, pixel shuffle, fold/unfold),
-``attention``, ``unpooling``, ``sparse`` (embeddings, one-hot), ``stochastic`` (dropouts), ``distance``;
-``_helpers`` holds ``clamp_min`` and the pure form of NNX modules. Names load on first use.
+``pooling``, ``unpooling``, ``convolution``, ``vision`` (interpolation, pixel shuffle,
+fold/unfold), ``attention``, ``sparse`` (embeddings, one-hot), ``stochastic`` (dropouts),
+``distance``; ``_helpers`` holds ``clamp_min`` and the pure form of NNX modules. Names load on
+first use.
 """
 
 from __future__ import annotations
@@ -71,6 +72,40 @@ _WHERE = {
     "one_hot": "sparse",
     "cosine_similarity": "distance",
     "pairwise_distance": "distance",
+    "conv1d": "convolution",
+    "conv2d": "convolution",
+    "conv3d": "convolution",
+    "conv_transpose1d": "convolution",
+    "conv_transpose2d": "convolution",
+    "conv_transpose3d": "convolution",
+    "max_pool1d": "pooling",
+    "max_pool2d": "pooling",
+    "max_pool3d": "pooling",
+    "avg_pool1d": "pooling",
+    "avg_pool2d": "pooling",
+    "avg_pool3d": "pooling",
+    "adaptive_avg_pool1d": "pooling",
+    "adaptive_avg_pool2d": "pooling",
+    "adaptive_avg_pool3d": "pooling",
+    "adaptive_max_pool1d": "pooling",
+    "adaptive_max_pool2d": "pooling",
+    "adaptive_max_pool3d": "pooling",
+    "lp_pool1d": "pooling",
+    "lp_pool2d": "pooling",
+    "lp_pool3d": "pooling",
+    "fractional_max_pool2d": "pooling",
+    "fractional_max_pool3d": "pooling",
+    "interpolate": "vision",
+    "upsample": "vision",
+    "upsample_nearest": "vision",
+    "upsample_bilinear": "vision",
+    "pixel_shuffle": "vision",
+    "pixel_unshuffle": "vision",
+    "channel_shuffle": "vision",
+    "unfold": "vision",
+    "fold": "vision",
+    "scaled_dot_product_attention": "attention",
+    "multi_head_attention_forward": "attention",
     "clamp_min": "_helpers",
     "abstract": "_helpers",
     "apply_pure": "_helpers",

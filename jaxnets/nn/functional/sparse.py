@@ -40,12 +40,12 @@ def embedding(
         )
     if scale_grad_by_freq:
         raise NotImplementedError("embedding(scale_grad_by_freq=True) is not supported")
+    _check_range(input, jnp.shape(weight)[0])
     indices, weight = jnp.asarray(input), jnp.asarray(weight)
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"embedding expects integer indices, got {indices.dtype}")
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be 2-D, got shape {weight.shape}")
-    _check_range(indices, weight.shape[0])
     if padding_idx is not None:
         rows = weight.shape[0]
         if not -rows <= padding_idx < rows:
@@ -57,9 +57,17 @@ def embedding(
     return jnp.take(weight, indices, axis=0, mode="fill", fill_value=fill)
 
 
-def _check_range(indices: jax.Array, rows: int) -> None:
-    if not isinstance(indices, jax.core.Tracer) and indices.size:
-        values = np.asarray(indices)  # on the host: under a trace, jnp would stage it out
+def _concrete(value: ArrayLike) -> np.ndarray | None:
+    """``value`` on the host if it is known now (NumPy, a Python list, a concrete array), else
+    ``None``; read before ``jnp.asarray``, which under a trace may turn NumPy into a tracer."""
+    if isinstance(value, jax.core.Tracer):
+        return None
+    return np.asarray(value)
+
+
+def _check_range(indices: ArrayLike, rows: int) -> None:
+    values = _concrete(indices)
+    if values is not None and values.size:
         low, high = int(values.min()), int(values.max())
         if low < 0 or high >= rows:
             raise IndexError(f"index out of range [0, {rows}): got min {low}, max {high}")
@@ -98,6 +106,7 @@ def embedding_bag(
         )
     if mode not in ("sum", "mean", "max"):
         raise ValueError(f"mode has to be one of sum, mean or max, got {mode!r}")
+    _check_range(input, jnp.shape(weight)[0])
     indices, weight = jnp.asarray(input), jnp.asarray(weight)
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"embedding_bag expects integer indices, got {indices.dtype}")
@@ -127,7 +136,6 @@ def embedding_bag(
         raise ValueError(
             f"input has to be 1D or 2D Tensor, but got Tensor of dimension {indices.ndim}"
         )
-    _check_range(flat, weight.shape[0])
     rows = jnp.take(weight, flat, axis=0, mode="fill", fill_value=jnp.nan)
     keep = (
         jnp.ones(flat.shape, bool) if padding_idx is None else flat != padding_idx % weight.shape[0]
@@ -155,15 +163,15 @@ def one_hot(tensor: ArrayLike, num_classes: int = -1) -> jax.Array:
     >>> one_hot(jnp.asarray([0, 2]), 3).tolist()
     [[1, 0, 0], [0, 0, 1]]
     """
+    values = _concrete(tensor)
     indices = jnp.asarray(tensor)
     if not jnp.issubdtype(indices.dtype, jnp.integer):
         raise TypeError(f"one_hot is only applicable to index tensors, got {indices.dtype}")
     if num_classes == -1:
-        if isinstance(indices, jax.core.Tracer):
+        if values is None:
             raise ValueError("one_hot(num_classes=-1) needs concrete input: give num_classes")
-        num_classes = int(np.asarray(indices).max()) + 1 if indices.size else 0
-    if not isinstance(indices, jax.core.Tracer) and indices.size:
-        values = np.asarray(indices)
+        num_classes = int(values.max()) + 1 if values.size else 0
+    if values is not None and values.size:
         if int(values.min()) < 0:
             raise ValueError("Class values must be non-negative.")
         if int(values.max()) >= num_classes:
