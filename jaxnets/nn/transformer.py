@@ -30,6 +30,7 @@ from jax.typing import ArrayLike, DTypeLike
 from jaxnets.nn._args import positive
 from jaxnets.nn.attention import MultiheadAttention
 from jaxnets.nn.dropout import Dropout
+from jaxnets.nn.functional import activation as F_act
 from jaxnets.nn.linear import Linear
 from jaxnets.nn.norm import LayerNorm
 from jaxnets.nn.state import _tensors, _torch_shape
@@ -53,7 +54,7 @@ def _gelu(x: jax.Array) -> jax.Array:
 def _activation(activation: Activation) -> Callable[[jax.Array], jax.Array]:
     if isinstance(activation, str):
         if activation == "relu":
-            return jax.nn.relu
+            return F_act.relu
         if activation == "gelu":
             return _gelu
         raise ValueError(f"activation should be relu/gelu, not {activation}")
@@ -157,7 +158,7 @@ class TransformerEncoderLayer(nnx.Module):
         nhead: int,
         dim_feedforward: int = 2048,
         dropout: float = 0.1,
-        activation: Activation = jax.nn.relu,
+        activation: Activation = F_act.relu,
         layer_norm_eps: float = 1e-5,
         batch_first: bool = False,
         norm_first: bool = False,
@@ -240,7 +241,7 @@ class TransformerDecoderLayer(nnx.Module):
         nhead: int,
         dim_feedforward: int = 2048,
         dropout: float = 0.1,
-        activation: Activation = jax.nn.relu,
+        activation: Activation = F_act.relu,
         layer_norm_eps: float = 1e-5,
         batch_first: bool = False,
         norm_first: bool = False,
@@ -464,7 +465,7 @@ class Transformer(nnx.Module):
         num_decoder_layers: int = 6,
         dim_feedforward: int = 2048,
         dropout: float = 0.1,
-        activation: Activation = jax.nn.relu,
+        activation: Activation = F_act.relu,
         custom_encoder: nnx.Module | None = None,
         custom_decoder: nnx.Module | None = None,
         layer_norm_eps: float = 1e-5,

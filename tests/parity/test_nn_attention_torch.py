@@ -583,6 +583,7 @@ def _selected(cls: str) -> list[Case]:
     return _cover(cases, 2 if MODULE_DB_SELECTION == "pairs" else 1)
 
 
+@pytest.mark.torch_db_full
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("cls", MODULE_DB_CLASSES + ("TransformerDecoder",))
 def test_module_matches_torch(cls: str, dtype: str):

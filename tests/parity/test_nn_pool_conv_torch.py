@@ -258,6 +258,7 @@ def test_families_hold_every_class():
     assert sorted(sum(FAMILIES.values(), [])) == sorted(POOLS + CONVS)
 
 
+@pytest.mark.torch_db_full
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_module_db_samples_match_torch(family: str, dtype: str):
@@ -463,6 +464,7 @@ def test_op_families_hold_every_function():
     assert sorted(sum(OP_FAMILIES.values(), [])) == sorted(FUNCTIONS)
 
 
+@pytest.mark.torch_db_full
 @pytest.mark.parametrize("family", list(OP_FAMILIES))
 def test_op_db_samples_match_torch(family: str):
     """Each sample in torch's layout (``layout="channels_first"``): values, indices, gradients

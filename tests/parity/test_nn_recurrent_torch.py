@@ -213,6 +213,7 @@ def _compare(runs: list[Run], dtype: str) -> None:
             _close(grads[name], want, tolerance, f"{run.what}: d/d{name}", floor)
 
 
+@pytest.mark.torch_db_full
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("name", CLASSES)
 def test_module_db_samples_match_torch(name: str, dtype: str):

@@ -146,19 +146,43 @@ LAYERS = sorted(
 )
 # Arguments torch takes that have no meaning here: placement, and Embedding's private ones.
 TORCH_ONLY = {"device", "dtype", "_weight", "_freeze"}
+# torch.nn.RNN/LSTM/GRU take (*args, **kwargs) and read them in RNNBase's order (RNN's
+# nonlinearity fourth); the documented signatures:
+_RNN_BASE = [
+    ("input_size", inspect.Parameter.empty),
+    ("hidden_size", inspect.Parameter.empty),
+    ("num_layers", 1),
+    ("bias", True),
+    ("batch_first", False),
+    ("dropout", 0.0),
+    ("bidirectional", False),
+]
+RECURRENT_ORDER = {
+    "RNN": [*_RNN_BASE[:3], ("nonlinearity", "tanh"), *_RNN_BASE[3:]],
+    "LSTM": [*_RNN_BASE, ("proj_size", 0)],
+    "GRU": _RNN_BASE,
+}
 
 
 @pytest.mark.parametrize("name", LAYERS)
 def test_constructor_takes_torchs_arguments_in_order_with_its_defaults(name):
     def positional(cls, skip):
         parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-        # A *args parameter's name is invisible to callers.
+        # A *args parameter's name is invisible to callers; a callable default (an
+        # activation) is compared by name, torch's F.relu against jaxnets.nn.functional's.
         return [
-            ("*" if p.kind is inspect.Parameter.VAR_POSITIONAL else p.name, p.default)
+            (
+                "*" if p.kind is inspect.Parameter.VAR_POSITIONAL else p.name,
+                p.default.__name__
+                if callable(p.default) and p.default is not inspect.Parameter.empty
+                else p.default,
+            )
             for p in parameters
-            if p.kind is not inspect.Parameter.KEYWORD_ONLY and p.name not in skip
+            if p.kind not in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+            and p.name not in skip
         ]
 
-    assert positional(getattr(nn, name), TORCH_ONLY) == positional(
-        getattr(torch.nn, name), TORCH_ONLY
-    )
+    expected = positional(getattr(torch.nn, name), TORCH_ONLY)
+    if name in RECURRENT_ORDER:  # torch's take *args; their documented order
+        expected = RECURRENT_ORDER[name]
+    assert positional(getattr(nn, name), TORCH_ONLY) == expected

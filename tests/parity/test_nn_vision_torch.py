@@ -261,6 +261,7 @@ OPS = {  # (op name, variant) -> ours, called like torch's op with layout="chann
 }
 
 
+@pytest.mark.torch_db_full
 @pytest.mark.parametrize("name, variant", list(OPS), ids=lambda v: str(v) or "-")
 def test_op_db_samples_match_torch(name, variant):
     dtype = "float64"  # the grid and the extra cases run float32 too
