@@ -6,6 +6,7 @@ that ``test_module_db.py`` and ``test_op_db.py`` already run; they run with
 """
 
 import os
+import warnings
 
 import pytest
 
@@ -17,7 +18,10 @@ FULL_TORCH_DB = os.environ.get("JAXNETS_TORCH_DB") == "full"
 # import (torch's own suite sets them only in context managers). Imported once here, and the
 # flags thawed, so that the TF32 settings below and the parity runs can set them.
 try:
-    import torch.testing._internal.common_utils  # noqa: F401
+    with warnings.catch_warnings():
+        # Without hypothesis (which only torch's own property tests use) it warns on import.
+        warnings.filterwarnings("ignore", "Fail to import hypothesis", ImportWarning)
+        import torch.testing._internal.common_utils  # noqa: F401
 except ImportError:  # expecttest missing: the database tests fail on their own import
     pass
 # torch.backends' functions read the flag from their own globals (the module object differs).
