@@ -64,7 +64,12 @@ class Classifier(nnx.Module):
         self.embedding = nn.Embedding(VOCAB, D_MODEL, rngs=rngs)
         self.position = nnx.Param(jax.random.normal(rngs.params(), (SEQUENCE, D_MODEL)) * 0.1)
         layer = nn.TransformerEncoderLayer(
-            D_MODEL, HEADS, dim_feedforward=16, dropout=0.0, batch_first=True, norm_first=True,
+            D_MODEL,
+            HEADS,
+            dim_feedforward=16,
+            dropout=0.0,
+            batch_first=True,
+            norm_first=True,
             rngs=rngs,
         )
         self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
@@ -137,8 +142,13 @@ def test_lstm_language_model_port_trains_as_torch():
     targets = torch.randint(0, VOCAB, (7 * 3,))
     model = TorchLanguageModel()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
-    _check(model, LanguageModel(rngs=nnx.Rngs(0)), (tokens, targets), loss="cross_entropy",
-           optimizer=optimizer)
+    _check(
+        model,
+        LanguageModel(rngs=nnx.Rngs(0)),
+        (tokens, targets),
+        loss="cross_entropy",
+        optimizer=optimizer,
+    )
 
 
 def test_transformer_classifier_port_trains_as_torch():
@@ -147,8 +157,13 @@ def test_transformer_classifier_port_trains_as_torch():
     labels = torch.randint(0, CLASSES, (4,))
     model = TorchClassifier()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    _check(model, Classifier(rngs=nnx.Rngs(0)), (tokens, labels), loss="cross_entropy",
-           optimizer=optimizer)
+    _check(
+        model,
+        Classifier(rngs=nnx.Rngs(0)),
+        (tokens, labels),
+        loss="cross_entropy",
+        optimizer=optimizer,
+    )
 
 
 def test_unet_port_trains_as_torch():
@@ -157,7 +172,14 @@ def test_unet_port_trains_as_torch():
     target = torch.randn(2, 3, 8, 8)
     model = TorchUNet()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    _check(model, UNet(rngs=nnx.Rngs(0)), (images, target), loss=(
-        torch.nn.functional.mse_loss,
-        lambda output, target: losses.mse_loss(output, jnp.moveaxis(target, 1, -1)),
-    ), optimizer=optimizer, channels_last=True)
+    _check(
+        model,
+        UNet(rngs=nnx.Rngs(0)),
+        (images, target),
+        loss=(
+            torch.nn.functional.mse_loss,
+            lambda output, target: losses.mse_loss(output, jnp.moveaxis(target, 1, -1)),
+        ),
+        optimizer=optimizer,
+        channels_last=True,
+    )
