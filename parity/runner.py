@@ -144,8 +144,10 @@ def layer_check(experiment: Experiment, reference: Reference, dtype: str, device
         channels_last=bool(experiment.channels_last),
     )
     divergence = report.first_divergence
-    detail = "every module output and gradient within the rule" if divergence is None else (
-        str(divergence)
+    detail = (
+        "every module output and gradient within the rule"
+        if divergence is None
+        else (str(divergence))
     )
     return compare.Check(
         "layers", "check_port at step 0 (outputs, gradients)", report.passed, 0.0, detail
@@ -263,9 +265,9 @@ def run_lessons(
     results = []
     for dtype in dtypes:
         inputs, torch_values, torch_error = (
-            torch64 if dtype == "float64" else experiment.run_torch(
-                seed, dtype=TORCH_DTYPES[dtype], device=device
-            )
+            torch64
+            if dtype == "float64"
+            else experiment.run_torch(seed, dtype=TORCH_DTYPES[dtype], device=device)
         )
         jax_values = jax.tree.map(np.asarray, experiment.lessons(to_device(inputs)))
         torch_losses = np.array([float(torch_values[k]) for k in experiment.loss_keys])

@@ -132,7 +132,9 @@ def test_a_broken_example_fails():
         pagecode.run(second, namespace)
 
 
-@pytest.mark.parametrize("module_name", ["parity.compare", "parity.port", "parity.port_report"])
+@pytest.mark.parametrize(
+    "module_name", ["parity.compare", "parity.port.load", "parity.port.check", "parity.port.report"]
+)
 def test_parity_docstring_examples(module_name):
     module = importlib.import_module(module_name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)

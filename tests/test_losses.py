@@ -68,8 +68,12 @@ CALLS = [
     ("multilabel_margin_loss", (X, jnp.array([[3, 0, -1, 1], [1, -1, 0, 0], [0, 1, 2, 3]])), {}),
     (
         "ctc_loss",
-        (LOGP_CTC, jnp.array([[1, 2, 2, 3], [4, 4, 0, 0], [3, 1, 4, 2]]), jnp.array([6, 5, 4]),
-         jnp.array([3, 2, 0])),
+        (
+            LOGP_CTC,
+            jnp.array([[1, 2, 2, 3], [4, 4, 0, 0], [3, 1, 4, 2]]),
+            jnp.array([6, 5, 4]),
+            jnp.array([3, 2, 0]),
+        ),
         {},
     ),
 ]
@@ -208,7 +212,8 @@ def test_class_losses_edge_cases():
     k = R.standard_normal((2, 4, 2, 3))
     kt = R.integers(0, 4, (2, 2, 3))
     flat = losses.cross_entropy(
-        jnp.asarray(np.moveaxis(k, 1, -1).reshape(-1, 4)), jnp.asarray(kt.reshape(-1)),
+        jnp.asarray(np.moveaxis(k, 1, -1).reshape(-1, 4)),
+        jnp.asarray(kt.reshape(-1)),
         reduction="none",
     )
     k_dim = losses.cross_entropy(jnp.asarray(k), jnp.asarray(kt), reduction="none")
@@ -307,8 +312,13 @@ def test_margin_losses_by_hand():
         7.0,
     )
     close(
-        losses.margin_ranking_loss(jnp.array([1.0, 0.0]), jnp.array([0.0, 1.0]),
-                                   jnp.array([1.0, 1.0]), margin=0.5, reduction="none"),
+        losses.margin_ranking_loss(
+            jnp.array([1.0, 0.0]),
+            jnp.array([0.0, 1.0]),
+            jnp.array([1.0, 1.0]),
+            margin=0.5,
+            reduction="none",
+        ),
         [0.0, 1.5],
     )
 
@@ -399,13 +409,21 @@ def test_float32_stays_float32(name, args, kwargs):
     close(value, fn(*args, **kwargs), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["mse_loss", "cross_entropy", "binary_cross_entropy",
-                                  "gaussian_nll_loss", "margin_ranking_loss"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mse_loss",
+        "cross_entropy",
+        "binary_cross_entropy",
+        "gaussian_nll_loss",
+        "margin_ranking_loss",
+    ],
+)
 def test_float64_targets_do_not_promote_float32_input(name):
     _, args, kwargs = CALLS[NAMES.index(name)]
-    value, grad = jax.value_and_grad(
-        lambda x: getattr(losses, name)(x, *args[1:], **kwargs)
-    )(jnp.asarray(np.asarray(args[0]).astype(np.float32)))
+    value, grad = jax.value_and_grad(lambda x: getattr(losses, name)(x, *args[1:], **kwargs))(
+        jnp.asarray(np.asarray(args[0]).astype(np.float32))
+    )
     assert value.dtype == grad.dtype == jnp.float32
 
 

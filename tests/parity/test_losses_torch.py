@@ -54,8 +54,9 @@ def add(fname: str, desc: str, args: list, kwargs: dict | None = None, diff=(0,)
     if f32:
         _F32_SEEN.add(fname)
     for dtype in ("float64", "float32") if f32 else ("float64",):
-        CASES.append(pytest.param(fname, args, kwargs, tuple(diff), dtype,
-                                  id=f"{fname}-{desc}-{dtype}"))
+        CASES.append(
+            pytest.param(fname, args, kwargs, tuple(diff), dtype, id=f"{fname}-{desc}-{dtype}")
+        )
 
 
 def normal(*shape: int, scale: float = 1.0) -> np.ndarray:
@@ -113,13 +114,22 @@ for fname, key, thresholds in [
         add(fname, "legacy-sum", [normal(*MAIN), normal(*MAIN)], {"size_average": False})
         add(fname, "legacy-none", [normal(*MAIN), normal(*MAIN)], {"reduce": False})
         add(fname, "legacy-mean", [normal(*MAIN), normal(*MAIN)], {"size_average": True})
-        add(fname, "elementwise_mean", [normal(*MAIN), normal(*MAIN)],
-            {"reduction": "elementwise_mean"})
+        add(
+            fname,
+            "elementwise_mean",
+            [normal(*MAIN), normal(*MAIN)],
+            {"reduction": "elementwise_mean"},
+        )
 for fname in ("l1_loss", "mse_loss", "huber_loss"):
     for red in REDUCTIONS:
         y = normal(*MAIN)
-        add(fname, f"weight-{red}", [with_kinks(normal(*MAIN), y, None), y],
-            {"weight": uniform(*MAIN), "reduction": red}, (0, 1))
+        add(
+            fname,
+            f"weight-{red}",
+            [with_kinks(normal(*MAIN), y, None), y],
+            {"weight": uniform(*MAIN), "reduction": red},
+            (0, 1),
+        )
 
 # --- kl_div, poisson, gaussian ---------------------------------------------------------------
 for sname, shape in {"2d": MAIN, "kdim": KDIM, "scalar": SCALAR, "empty": EMPTY}.items():
@@ -132,11 +142,20 @@ for sname, shape in {"2d": MAIN, "kdim": KDIM, "scalar": SCALAR, "empty": EMPTY}
             if log_target:
                 t = np.asarray(np.log(t + 0.1))
             diff = (0, 1) if log_target else (0,)
-            add("kl_div", f"{sname}-log{log_target}-{red}", [x, t],
-                {"reduction": red, "log_target": log_target}, diff)
+            add(
+                "kl_div",
+                f"{sname}-log{log_target}-{red}",
+                [x, t],
+                {"reduction": red, "log_target": log_target},
+                diff,
+            )
 add("kl_div", "broadcast", [normal(*MAIN), uniform(*UNBATCHED)], {"reduction": "sum"})
-add("kl_div", "legacy-batchmean", [normal(*MAIN), uniform(*MAIN)],
-    {"size_average": False, "reduction": "batchmean"})
+add(
+    "kl_div",
+    "legacy-batchmean",
+    [normal(*MAIN), uniform(*MAIN)],
+    {"size_average": False, "reduction": "batchmean"},
+)
 add("kl_div", "legacy-none", [normal(*MAIN), uniform(*MAIN)], {"reduce": False})
 
 COUNTS = np.array([[0.0, 1.0, 0.5, 3.0], [7.0, 2.0, 1.0, 0.0], [4.0, 1.5, 12.0, 1.0]])
@@ -144,8 +163,12 @@ for log_input in (True, False):
     for full in (False, True):
         for red in REDUCTIONS:
             x = normal(*MAIN) if log_input else uniform(*MAIN, low=0.1, high=3.0)
-            add("poisson_nll_loss", f"log{log_input}-full{full}-{red}", [x, COUNTS],
-                {"log_input": log_input, "full": full, "reduction": red})
+            add(
+                "poisson_nll_loss",
+                f"log{log_input}-full{full}-{red}",
+                [x, COUNTS],
+                {"log_input": log_input, "full": full, "reduction": red},
+            )
 add("poisson_nll_loss", "eps", [uniform(*MAIN), COUNTS], {"log_input": False, "eps": 0.5})
 add("poisson_nll_loss", "broadcast", [normal(*MAIN), COUNTS[0]], {"reduction": "none"})
 add("poisson_nll_loss", "legacy", [normal(*MAIN), COUNTS], {"size_average": False})
@@ -158,16 +181,36 @@ for vname, var in {
     "clamped": np.array([[1e-9, 0.5, 1e-7, 2.0]] * 3),
 }.items():
     for red in REDUCTIONS:
-        add("gaussian_nll_loss", f"var-{vname}-{red}", [normal(*MAIN), normal(*MAIN), var],
-            {"reduction": red}, (0, 1, 2))
-    add("gaussian_nll_loss", f"var-{vname}-full", [normal(*MAIN), normal(*MAIN), var],
-        {"full": True, "reduction": "none"}, (0, 1, 2))
+        add(
+            "gaussian_nll_loss",
+            f"var-{vname}-{red}",
+            [normal(*MAIN), normal(*MAIN), var],
+            {"reduction": red},
+            (0, 1, 2),
+        )
+    add(
+        "gaussian_nll_loss",
+        f"var-{vname}-full",
+        [normal(*MAIN), normal(*MAIN), var],
+        {"full": True, "reduction": "none"},
+        (0, 1, 2),
+    )
 add("gaussian_nll_loss", "var-float", [normal(*MAIN), normal(*MAIN), 0.7], {}, (0, 1))
 add("gaussian_nll_loss", "var-float-eps", [normal(*MAIN), normal(*MAIN), 1e-3], {"eps": 0.1})
-add("gaussian_nll_loss", "unbatched-scalar-var", [normal(4), normal(4), np.array(0.3)], {},
-    (0, 1, 2))
-add("gaussian_nll_loss", "target-broadcast", [normal(*MAIN), normal(4), uniform(3, 1)],
-    {"reduction": "none"}, (0, 1, 2))
+add(
+    "gaussian_nll_loss",
+    "unbatched-scalar-var",
+    [normal(4), normal(4), np.array(0.3)],
+    {},
+    (0, 1, 2),
+)
+add(
+    "gaussian_nll_loss",
+    "target-broadcast",
+    [normal(*MAIN), normal(4), uniform(3, 1)],
+    {"reduction": "none"},
+    (0, 1, 2),
+)
 add("gaussian_nll_loss", "empty", [normal(*EMPTY), normal(*EMPTY), uniform(*EMPTY)])
 
 
@@ -189,33 +232,69 @@ def targets01(*shape: int) -> np.ndarray:
 
 for sname, shape in {"2d": MAIN, "1d": UNBATCHED, "scalar": SCALAR, "empty": EMPTY}.items():
     for red in REDUCTIONS:
-        add("binary_cross_entropy", f"{sname}-{red}", [probs(*shape), targets01(*shape)],
-            {"reduction": red}, (0, 1))
+        add(
+            "binary_cross_entropy",
+            f"{sname}-{red}",
+            [probs(*shape), targets01(*shape)],
+            {"reduction": red},
+            (0, 1),
+        )
         if shape == MAIN:  # the other shapes run in binary_cross_entropy and large-logits
-            add("binary_cross_entropy_with_logits", f"{sname}-{red}",
-                [normal(*shape, scale=3.0), targets01(*shape)], {"reduction": red}, (0, 1))
+            add(
+                "binary_cross_entropy_with_logits",
+                f"{sname}-{red}",
+                [normal(*shape, scale=3.0), targets01(*shape)],
+                {"reduction": red},
+                (0, 1),
+            )
 for wname, w in {"w-class": uniform(4), "w-full": uniform(*MAIN), "w-col": uniform(3, 1)}.items():
     for red in REDUCTIONS:
-        add("binary_cross_entropy", f"{wname}-{red}", [probs(*MAIN), targets01(*MAIN)],
-            {"weight": w, "reduction": red}, (0, 1))
+        add(
+            "binary_cross_entropy",
+            f"{wname}-{red}",
+            [probs(*MAIN), targets01(*MAIN)],
+            {"weight": w, "reduction": red},
+            (0, 1),
+        )
         if wname != "w-col":
-            add("binary_cross_entropy_with_logits", f"{wname}-{red}",
-                [normal(*MAIN, scale=3.0), targets01(*MAIN)], {"weight": w, "reduction": red},
-                (0, 1))
+            add(
+                "binary_cross_entropy_with_logits",
+                f"{wname}-{red}",
+                [normal(*MAIN, scale=3.0), targets01(*MAIN)],
+                {"weight": w, "reduction": red},
+                (0, 1),
+            )
 for pname, pw in {"pw-class": uniform(4, high=3.0), "pw-full": uniform(*MAIN, high=3.0)}.items():
     for red in REDUCTIONS:
-        add("binary_cross_entropy_with_logits", f"{pname}-{red}",
-            [normal(*MAIN, scale=3.0), targets01(*MAIN)], {"pos_weight": pw, "reduction": red},
-            (0, 1), f32=pname == "pw-class" and red == "none")
-add("binary_cross_entropy_with_logits", "pw-and-weight",
+        add(
+            "binary_cross_entropy_with_logits",
+            f"{pname}-{red}",
+            [normal(*MAIN, scale=3.0), targets01(*MAIN)],
+            {"pos_weight": pw, "reduction": red},
+            (0, 1),
+            f32=pname == "pw-class" and red == "none",
+        )
+add(
+    "binary_cross_entropy_with_logits",
+    "pw-and-weight",
     [normal(*MAIN, scale=3.0), targets01(*MAIN)],
-    {"pos_weight": uniform(4, high=3.0), "weight": uniform(*MAIN)}, (0, 1))
-add("binary_cross_entropy_with_logits", "large-logits",
+    {"pos_weight": uniform(4, high=3.0), "weight": uniform(*MAIN)},
+    (0, 1),
+)
+add(
+    "binary_cross_entropy_with_logits",
+    "large-logits",
     [np.array([30.0, -30.0, 20.0, -20.0]), np.array([1.0, 0.0, 0.3, 0.7])],
-    {"reduction": "none"}, (0, 1))
+    {"reduction": "none"},
+    (0, 1),
+)
 add("binary_cross_entropy", "legacy", [probs(*MAIN), targets01(*MAIN)], {"reduce": False})
-add("binary_cross_entropy_with_logits", "legacy", [normal(*MAIN), targets01(*MAIN)],
-    {"size_average": False})
+add(
+    "binary_cross_entropy_with_logits",
+    "legacy",
+    [normal(*MAIN), targets01(*MAIN)],
+    {"size_average": False},
+)
 
 # --- cross entropy and nll -------------------------------------------------------------------
 CLASS_SHAPES = {  # input shape, target shape
@@ -253,17 +332,33 @@ for fname in ("cross_entropy", "nll_loss"):
                 opts["reduction"] = red
                 f32 = main and red == "none" and ls in (0.0, 0.2)
                 add(fname, f"{sname}{tag}-{red}", [x, class_targets(ts)], dict(opts), f32=f32)
-                add(fname, f"{sname}{tag}-ignored-{red}", [x, class_targets(ts, -100)],
-                    {**opts, "weight": uniform(4, low=0.1), "reduction": red})
+                add(
+                    fname,
+                    f"{sname}{tag}-ignored-{red}",
+                    [x, class_targets(ts, -100)],
+                    {**opts, "weight": uniform(4, low=0.1), "reduction": red},
+                )
                 if main:
-                    add(fname, f"{sname}{tag}-weight-{red}", [x, class_targets(ts)],
-                        {**opts, "weight": uniform(4, low=0.1), "reduction": red})
-                    add(fname, f"{sname}{tag}-ignore1-{red}", [x, class_targets(ts)],
-                        {**opts, "ignore_index": 1, "reduction": red})
+                    add(
+                        fname,
+                        f"{sname}{tag}-weight-{red}",
+                        [x, class_targets(ts)],
+                        {**opts, "weight": uniform(4, low=0.1), "reduction": red},
+                    )
+                    add(
+                        fname,
+                        f"{sname}{tag}-ignore1-{red}",
+                        [x, class_targets(ts)],
+                        {**opts, "ignore_index": 1, "reduction": red},
+                    )
     for ls in (0.0, 0.2) if fname == "cross_entropy" else (0.0,):
         for red in REDUCTIONS:
-            add(fname, f"all-ignored-ls{ls}-{red}", [normal(*MAIN), np.full(3, -100)],
-                {"label_smoothing": ls, "reduction": red} if ls else {"reduction": red})
+            add(
+                fname,
+                f"all-ignored-ls{ls}-{red}",
+                [normal(*MAIN), np.full(3, -100)],
+                {"label_smoothing": ls, "reduction": red} if ls else {"reduction": red},
+            )
     add(fname, "legacy", [normal(*MAIN), class_targets((3,))], {"size_average": False})
 # Shared by cross_entropy (same code path): a uint8 target, and unbatched input with a (1,)
 # target, where torch's backward fails, so only the value is compared.
@@ -272,18 +367,30 @@ add("nll_loss", "unbatched-target1", [normal(4), class_targets((1,))], {}, ())
 
 for sname, shape in {"2d": MAIN, "unbatched": UNBATCHED, "kdim1": KDIM, "empty": EMPTY}.items():
     axis = 0 if len(shape) == 1 else 1
-    for ls, weighted in ((0.3, True),) if shape != MAIN else (
-        (0.0, False), (0.3, False), (0.0, True), (0.3, True)
+    for ls, weighted in (
+        ((0.3, True),) if shape != MAIN else ((0.0, False), (0.3, False), (0.0, True), (0.3, True))
     ):
         for red in REDUCTIONS:
             p = np.exp(log_softmax(normal(*shape), axis))
             opts = {"label_smoothing": ls, "reduction": red}
             if weighted:
                 opts["weight"] = uniform(4)
-            add("cross_entropy", f"probs-{sname}-ls{ls}{'-weight' if weighted else ''}-{red}",
-                [normal(*shape, scale=2.0), p], opts, (0, 1))
-add("cross_entropy", "large-logits", [np.array([[1e4, -1e4, 0.0, 1.0], [-1e4, 1e4, 5.0, 0.0],
-    [0.0, 0.0, -1e4, 1e4]]), np.array([1, 1, 3])], {"reduction": "none"})
+            add(
+                "cross_entropy",
+                f"probs-{sname}-ls{ls}{'-weight' if weighted else ''}-{red}",
+                [normal(*shape, scale=2.0), p],
+                opts,
+                (0, 1),
+            )
+add(
+    "cross_entropy",
+    "large-logits",
+    [
+        np.array([[1e4, -1e4, 0.0, 1.0], [-1e4, 1e4, 5.0, 0.0], [0.0, 0.0, -1e4, 1e4]]),
+        np.array([1, 1, 3]),
+    ],
+    {"reduction": "none"},
+)
 
 # --- margin losses ---------------------------------------------------------------------------
 SIGNS = np.array([[1.0, -1.0, 1.0, -1.0], [-1.0, -1.0, 1.0, 1.0], [1.0, 1.0, -1.0, -1.0]])
@@ -292,57 +399,135 @@ for red in REDUCTIONS:
     add("soft_margin_loss", f"scalar-{red}", [np.array(0.3), np.array(-1.0)], {"reduction": red})
     add("soft_margin_loss", f"broadcast-{red}", [normal(*MAIN), SIGNS[0]], {"reduction": red})
     for wname, w in {"": None, "-w-class": uniform(4), "-w-full": uniform(*MAIN)}.items():
-        add("multilabel_soft_margin_loss", f"2d{wname}-{red}", [normal(*MAIN, scale=2.0),
-            (SIGNS > 0).astype(float)], {"weight": w, "reduction": red}, (0, 1))
-    add("multilabel_soft_margin_loss", f"unbatched-{red}", [normal(4), uniform(4)],
-        {"reduction": red}, (0, 1))
-    add("multilabel_soft_margin_loss", f"kdim-{red}", [normal(*KDIM), uniform(*KDIM)],
-        {"reduction": red}, (0, 1))
-    add("multilabel_soft_margin_loss", f"empty-{red}", [normal(*EMPTY), uniform(*EMPTY)],
-        {"reduction": red})
+        add(
+            "multilabel_soft_margin_loss",
+            f"2d{wname}-{red}",
+            [normal(*MAIN, scale=2.0), (SIGNS > 0).astype(float)],
+            {"weight": w, "reduction": red},
+            (0, 1),
+        )
+    add(
+        "multilabel_soft_margin_loss",
+        f"unbatched-{red}",
+        [normal(4), uniform(4)],
+        {"reduction": red},
+        (0, 1),
+    )
+    add(
+        "multilabel_soft_margin_loss",
+        f"kdim-{red}",
+        [normal(*KDIM), uniform(*KDIM)],
+        {"reduction": red},
+        (0, 1),
+    )
+    add(
+        "multilabel_soft_margin_loss",
+        f"empty-{red}",
+        [normal(*EMPTY), uniform(*EMPTY)],
+        {"reduction": red},
+    )
     for margin in (1.0, 0.5, -0.5):
         x = normal(*MAIN, scale=2.0)
         x[0, 1] = margin  # exactly on the hinge, target -1
         t = SIGNS.copy()
         t[2, 0] = 0.0  # neither +1 nor -1: torch adds both terms
-        add("hinge_embedding_loss", f"m{margin}-{red}", [x, t],
-            {"margin": margin, "reduction": red})
+        add(
+            "hinge_embedding_loss", f"m{margin}-{red}", [x, t], {"margin": margin, "reduction": red}
+        )
     add("hinge_embedding_loss", f"broadcast-{red}", [normal(*MAIN), SIGNS[1]], {"reduction": red})
     for margin in (0.0, 0.5):
         x1, x2, t = normal(4), normal(4), np.array([1.0, -1.0, 1.0, -1.0])
         x1[0], x2[0] = 1.0, 0.5  # -t * (x1 - x2) + 0.5 == 0: on the hinge for margin 0.5
         x1[1], x2[1] = 0.25, 0.25  # on the hinge for margin 0
-        add("margin_ranking_loss", f"m{margin}-{red}", [x1, x2, t],
-            {"margin": margin, "reduction": red}, (0, 1, 2))
-    add("margin_ranking_loss", f"2d-{red}", [normal(*MAIN), normal(*MAIN), SIGNS],
-        {"margin": 0.2, "reduction": red}, (0, 1))
-    add("margin_ranking_loss", f"broadcast-{red}", [normal(3, 1), normal(1, 4), SIGNS],
-        {"reduction": red}, (0, 1))
-    add("margin_ranking_loss", f"scalar-{red}", [np.array(0.4), np.array(0.9), np.array(1.0)],
-        {"reduction": red}, (0, 1))
+        add(
+            "margin_ranking_loss",
+            f"m{margin}-{red}",
+            [x1, x2, t],
+            {"margin": margin, "reduction": red},
+            (0, 1, 2),
+        )
+    add(
+        "margin_ranking_loss",
+        f"2d-{red}",
+        [normal(*MAIN), normal(*MAIN), SIGNS],
+        {"margin": 0.2, "reduction": red},
+        (0, 1),
+    )
+    add(
+        "margin_ranking_loss",
+        f"broadcast-{red}",
+        [normal(3, 1), normal(1, 4), SIGNS],
+        {"reduction": red},
+        (0, 1),
+    )
+    add(
+        "margin_ranking_loss",
+        f"scalar-{red}",
+        [np.array(0.4), np.array(0.9), np.array(1.0)],
+        {"reduction": red},
+        (0, 1),
+    )
     for margin in (0.0, 0.3, -0.2):
         a, b = normal(*MAIN), normal(*MAIN)
         a[2] = 0.0  # zero vector: the 1e-12 guard decides
         b[1] = a[1] * 2.0  # parallel pair
-        add("cosine_embedding_loss", f"m{margin}-{red}", [a, b, np.array([1, -1, -1])],
-            {"margin": margin, "reduction": red}, (0, 1))
-    add("cosine_embedding_loss", f"unbatched-{red}", [normal(4), normal(4), np.array(-1)],
-        {"reduction": red}, (0, 1))
-    add("cosine_embedding_loss", f"broadcast-{red}", [normal(*MAIN), normal(1, 4),
-        np.array([1.0, -1.0, -1.0])], {"reduction": red, "margin": -0.5}, (0, 1))
-    add("cosine_embedding_loss", f"empty-{red}", [normal(*EMPTY), normal(*EMPTY),
-        np.zeros(0, dtype=np.int64)], {"reduction": red})
+        add(
+            "cosine_embedding_loss",
+            f"m{margin}-{red}",
+            [a, b, np.array([1, -1, -1])],
+            {"margin": margin, "reduction": red},
+            (0, 1),
+        )
+    add(
+        "cosine_embedding_loss",
+        f"unbatched-{red}",
+        [normal(4), normal(4), np.array(-1)],
+        {"reduction": red},
+        (0, 1),
+    )
+    add(
+        "cosine_embedding_loss",
+        f"broadcast-{red}",
+        [normal(*MAIN), normal(1, 4), np.array([1.0, -1.0, -1.0])],
+        {"reduction": red, "margin": -0.5},
+        (0, 1),
+    )
+    add(
+        "cosine_embedding_loss",
+        f"empty-{red}",
+        [normal(*EMPTY), normal(*EMPTY), np.zeros(0, dtype=np.int64)],
+        {"reduction": red},
+    )
 
 # p=2 here; the other orders run on the edge cases below, whose second half is random.
-add("triplet_margin_loss", "p2", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"reduction": "none"}, (0, 1, 2))
-add("triplet_margin_loss", "swap", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"swap": True, "reduction": "none"}, (0, 1, 2), f32=True)
+add(
+    "triplet_margin_loss",
+    "p2",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"reduction": "none"},
+    (0, 1, 2),
+)
+add(
+    "triplet_margin_loss",
+    "swap",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"swap": True, "reduction": "none"},
+    (0, 1, 2),
+    f32=True,
+)
 for red in ("mean", "sum"):
-    add("triplet_margin_loss", red, [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-        {"reduction": red, "swap": True}, (0, 1, 2))
-for sname, shapes in {"unbatched": [UNBATCHED] * 3, "broadcast": [MAIN, (1, 4), MAIN],
-                      "scalar": [SCALAR] * 3}.items():
+    add(
+        "triplet_margin_loss",
+        red,
+        [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+        {"reduction": red, "swap": True},
+        (0, 1, 2),
+    )
+for sname, shapes in {
+    "unbatched": [UNBATCHED] * 3,
+    "broadcast": [MAIN, (1, 4), MAIN],
+    "scalar": [SCALAR] * 3,
+}.items():
     add("triplet_margin_loss", sname, [normal(*s) for s in shapes], {"margin": 0.5}, (0, 1, 2))
 # Rows of length-3 vectors: a distance of exactly 0, a hinge at exactly 0 (margin 1), a swap
 # tie, an inf-norm tie; with eps=0 the subgradients decide.
@@ -352,11 +537,21 @@ EDGE_N = np.concatenate([[[0.5, 0, 0], [2, 0, 0], [1, 0, 0], [0.5, 0, 0]], norma
 EDGE_P, EDGE_N = EDGE_P.reshape(KDIM), EDGE_N.reshape(KDIM)
 for p in (2, 1, 3, 1.5, 0.5, math.inf, 0):
     # With swap, the rows without a swap tie behave as without it, so one run covers both.
-    add("triplet_margin_loss", f"edges-p{p}", [EDGE_A, EDGE_P, EDGE_N],
-        {"p": p, "swap": True, "eps": 0.0, "reduction": "none"}, (0, 1, 2), f32=p == 1.5)
-add("triplet_margin_loss", "legacy", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"reduce": False}, (0, 1, 2))
-
+    add(
+        "triplet_margin_loss",
+        f"edges-p{p}",
+        [EDGE_A, EDGE_P, EDGE_N],
+        {"p": p, "swap": True, "eps": 0.0, "reduction": "none"},
+        (0, 1, 2),
+        f32=p == 1.5,
+    )
+add(
+    "triplet_margin_loss",
+    "legacy",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"reduce": False},
+    (0, 1, 2),
+)
 
 
 # Distances written once for both frameworks (operators and methods torch and JAX share).
@@ -373,31 +568,64 @@ def cosine_distance(x, y):
 
 
 TWD = "triplet_margin_with_distance_loss"
-add(TWD, "default", [normal(*MAIN), normal(*MAIN), normal(*MAIN)], {"reduction": "none"},
-    (0, 1, 2))
-add(TWD, "default-swap", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"swap": True, "margin": 0.5, "reduction": "none"}, (0, 1, 2))
+add(TWD, "default", [normal(*MAIN), normal(*MAIN), normal(*MAIN)], {"reduction": "none"}, (0, 1, 2))
+add(
+    TWD,
+    "default-swap",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"swap": True, "margin": 0.5, "reduction": "none"},
+    (0, 1, 2),
+)
 for red in ("mean", "sum"):
-    add(TWD, red, [normal(*MAIN), normal(*MAIN), normal(*MAIN)], {"reduction": red, "swap": True},
-        (0, 1, 2))
-for sname, shapes in {"unbatched": [UNBATCHED] * 3, "broadcast": [MAIN, (1, 4), MAIN],
-                      "scalar": [SCALAR] * 3}.items():
+    add(
+        TWD,
+        red,
+        [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+        {"reduction": red, "swap": True},
+        (0, 1, 2),
+    )
+for sname, shapes in {
+    "unbatched": [UNBATCHED] * 3,
+    "broadcast": [MAIN, (1, 4), MAIN],
+    "scalar": [SCALAR] * 3,
+}.items():
     add(TWD, sname, [normal(*s) for s in shapes], {"margin": 2.0}, (0, 1, 2))
-add(TWD, "l1-swap", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"distance_function": l1_distance, "swap": True, "reduction": "none"}, (0, 1, 2), f32=True)
-add(TWD, "cosine", [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
-    {"distance_function": cosine_distance, "margin": 0.5, "reduction": "none"}, (0, 1, 2),
-    f32=True)
-add(TWD, "cosine-broadcast-mean", [normal(*MAIN), normal(1, 4), normal(*MAIN)],
-    {"distance_function": cosine_distance, "swap": True}, (0, 1, 2))
+add(
+    TWD,
+    "l1-swap",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"distance_function": l1_distance, "swap": True, "reduction": "none"},
+    (0, 1, 2),
+    f32=True,
+)
+add(
+    TWD,
+    "cosine",
+    [normal(*MAIN), normal(*MAIN), normal(*MAIN)],
+    {"distance_function": cosine_distance, "margin": 0.5, "reduction": "none"},
+    (0, 1, 2),
+    f32=True,
+)
+add(
+    TWD,
+    "cosine-broadcast-mean",
+    [normal(*MAIN), normal(1, 4), normal(*MAIN)],
+    {"distance_function": cosine_distance, "swap": True},
+    (0, 1, 2),
+)
 # Rows of length-3 vectors under the squared distance: a distance of 0, a hinge at exactly 0
 # (without swap) and a swap tie (with it); the second half is random.
 TWD_A = np.concatenate([np.zeros((4, 3)), normal(4, 3)]).reshape(KDIM)
 TWD_P = np.concatenate([[[0.0, 0, 0], [1, 0, 0], [2, 0, 0], [1, 0, 0]], normal(4, 3)])
 TWD_N = np.concatenate([[[0.5, 0, 0], [1, 1, 0], [1, 0, 0], [3, 0, 0]], normal(4, 3)])
 for swap in (False, True):
-    add(TWD, f"edges-squared-swap{swap}", [TWD_A, TWD_P.reshape(KDIM), TWD_N.reshape(KDIM)],
-        {"distance_function": squared_distance, "swap": swap, "reduction": "none"}, (0, 1, 2))
+    add(
+        TWD,
+        f"edges-squared-swap{swap}",
+        [TWD_A, TWD_P.reshape(KDIM), TWD_N.reshape(KDIM)],
+        {"distance_function": squared_distance, "swap": swap, "reduction": "none"},
+        (0, 1, 2),
+    )
 
 MM_X = np.array([[1.0, 0.0, 2.0, -0.5], [0.3, 0.2, -0.4, 1.5], [0.0, 0.0, 0.0, 0.0]])
 MM_T = np.array([0, 3, 2])  # row 0 puts a hinge at exactly 0 (margin 1)
@@ -405,18 +633,29 @@ for p in (1, 2):
     for margin in (1.0, 0.5):
         for red in REDUCTIONS:
             for wname, w in {"": None, "-weight": uniform(4, low=0.1)}.items():
-                add("multi_margin_loss", f"p{p}-m{margin}{wname}-{red}",
+                add(
+                    "multi_margin_loss",
+                    f"p{p}-m{margin}{wname}-{red}",
                     [MM_X + normal(*MAIN, scale=0.1) * (margin != 1.0), MM_T],
-                    {"p": p, "margin": margin, "weight": w, "reduction": red})
+                    {"p": p, "margin": margin, "weight": w, "reduction": red},
+                )
     if p == 1:
         add("multi_margin_loss", "unbatched", [normal(4), np.array(2)], {"reduction": "none"})
     else:
-        add("multi_margin_loss", "unbatched-target1", [normal(4), np.array([1])],
-            {"p": 2, "reduction": "none"})
+        add(
+            "multi_margin_loss",
+            "unbatched-target1",
+            [normal(4), np.array([1])],
+            {"p": 2, "reduction": "none"},
+        )
 add("multi_margin_loss", "scalar-input", [np.array(0.4), np.array(0)], {"reduction": "none"})
 # torch's "mean" and "sum" of an empty batch read uninitialised memory, so only "none".
-add("multi_margin_loss", "empty-none", [normal(*EMPTY), np.zeros(0, dtype=np.int64)],
-    {"reduction": "none"})
+add(
+    "multi_margin_loss",
+    "empty-none",
+    [normal(*EMPTY), np.zeros(0, dtype=np.int64)],
+    {"reduction": "none"},
+)
 add("multi_margin_loss", "legacy", [normal(*MAIN), MM_T], {"size_average": False})
 
 # Row 0: two labels then -1; row 1: a repeated label; row 2: empty list; the 1.0s in row 0 of
@@ -425,12 +664,20 @@ ML_T = np.array([[3, 0, -1, 1], [0, 0, -1, -1], [-1, 2, 1, 0]])
 ML_X = np.array([[1.0, 0.0, 2.0, 1.0], [0.3, 0.2, -0.4, 1.5], [0.5, 0.1, 0.2, 0.3]])
 for red in REDUCTIONS:
     add("multilabel_margin_loss", f"2d-{red}", [ML_X, ML_T], {"reduction": red})
-    add("multilabel_margin_loss", f"random-{red}", [normal(*MAIN), np.array([[1, 2, 3, 0]] * 3)],
-        {"reduction": red})
+    add(
+        "multilabel_margin_loss",
+        f"random-{red}",
+        [normal(*MAIN), np.array([[1, 2, 3, 0]] * 3)],
+        {"reduction": red},
+    )
     add("multilabel_margin_loss", f"unbatched-{red}", [normal(4), ML_T[0]], {"reduction": red})
 add("multilabel_margin_loss", "scalar-input", [np.array(0.4), np.array(0)], {"reduction": "none"})
-add("multilabel_margin_loss", "empty-none", [normal(*EMPTY), np.zeros(EMPTY, dtype=np.int64)],
-    {"reduction": "none"})
+add(
+    "multilabel_margin_loss",
+    "empty-none",
+    [normal(*EMPTY), np.zeros(EMPTY, dtype=np.int64)],
+    {"reduction": "none"},
+)
 
 
 # --- ctc ---------------------------------------------------------------------------------
@@ -443,29 +690,84 @@ PADDED = np.array([[1, 2, 2, 3], [4, 4, 0, 0], [3, 1, 4, 2]])
 for red in REDUCTIONS:
     for zi in (False, True):
         opts = {"reduction": red, "zero_infinity": zi}
-        add("ctc_loss", f"padded-{red}-zi{zi}", [ctc_lp(*LP), PADDED, np.array([6, 5, 4]),
-            np.array([3, 2, 0])], opts)
-        add("ctc_loss", f"concat-{red}-zi{zi}", [ctc_lp(*LP), np.array([1, 2, 2, 4, 4, 3, 1]),
-            np.array([6, 4, 5]), np.array([4, 2, 1])], opts, f32=False)
+        add(
+            "ctc_loss",
+            f"padded-{red}-zi{zi}",
+            [ctc_lp(*LP), PADDED, np.array([6, 5, 4]), np.array([3, 2, 0])],
+            opts,
+        )
+        add(
+            "ctc_loss",
+            f"concat-{red}-zi{zi}",
+            [
+                ctc_lp(*LP),
+                np.array([1, 2, 2, 4, 4, 3, 1]),
+                np.array([6, 4, 5]),
+                np.array([4, 2, 1]),
+            ],
+            opts,
+            f32=False,
+        )
         # Too short to align (3 labels with a repeat need 4 frames), and zero frames.
-        add("ctc_loss", f"impossible-{red}-zi{zi}", [ctc_lp(*LP), PADDED, np.array([3, 0, 0]),
-            np.array([3, 0, 2])], opts)
-    add("ctc_loss", f"unbatched-{red}", [ctc_lp(6, 5), np.array([2, 3, 3]), np.array(6),
-        np.array(3)], {"reduction": red})
-    add("ctc_loss", f"unbatched-padded-{red}", [ctc_lp(6, 5), np.array([[2, 1, 3]]), np.array(5),
-        np.array(2)], {"reduction": red})
-    add("ctc_loss", f"blank4-{red}", [ctc_lp(*LP), np.array([[1, 2, 0, 3], [0, 0, 3, 3],
-        [2, 2, 2, 1]]), np.array([6, 6, 6]), np.array([3, 2, 1])], {"blank": 4, "reduction": red})
+        add(
+            "ctc_loss",
+            f"impossible-{red}-zi{zi}",
+            [ctc_lp(*LP), PADDED, np.array([3, 0, 0]), np.array([3, 0, 2])],
+            opts,
+        )
+    add(
+        "ctc_loss",
+        f"unbatched-{red}",
+        [ctc_lp(6, 5), np.array([2, 3, 3]), np.array(6), np.array(3)],
+        {"reduction": red},
+    )
+    add(
+        "ctc_loss",
+        f"unbatched-padded-{red}",
+        [ctc_lp(6, 5), np.array([[2, 1, 3]]), np.array(5), np.array(2)],
+        {"reduction": red},
+    )
+    add(
+        "ctc_loss",
+        f"blank4-{red}",
+        [
+            ctc_lp(*LP),
+            np.array([[1, 2, 0, 3], [0, 0, 3, 3], [2, 2, 2, 1]]),
+            np.array([6, 6, 6]),
+            np.array([3, 2, 1]),
+        ],
+        {"blank": 4, "reduction": red},
+    )
     # Labels equal to the blank, the last one included (torch's backward special-cases it).
-    add("ctc_loss", f"label-is-blank-{red}", [ctc_lp(*LP), np.array([[1, 0, 2, 0],
-        [2, 0, 0, 0], [3, 3, 0, 1]]), np.array([6, 5, 6]), np.array([3, 2, 3])],
-        {"reduction": red})
-    add("ctc_loss", f"unnormalised-{red}", [normal(*LP), PADDED, np.array([6, 6, 5]),
-        np.array([4, 1, 2])], {"reduction": red})
-add("ctc_loss", "empty-targets", [ctc_lp(*LP), np.zeros(0, dtype=np.int64),
-    np.array([6, 3, 1]), np.array([0, 0, 0])], {"reduction": "none"})
-add("ctc_loss", "elementwise_mean", [ctc_lp(*LP), PADDED, np.array([6, 5, 4]),
-    np.array([3, 2, 1])], {"reduction": "elementwise_mean"})
+    add(
+        "ctc_loss",
+        f"label-is-blank-{red}",
+        [
+            ctc_lp(*LP),
+            np.array([[1, 0, 2, 0], [2, 0, 0, 0], [3, 3, 0, 1]]),
+            np.array([6, 5, 6]),
+            np.array([3, 2, 3]),
+        ],
+        {"reduction": red},
+    )
+    add(
+        "ctc_loss",
+        f"unnormalised-{red}",
+        [normal(*LP), PADDED, np.array([6, 6, 5]), np.array([4, 1, 2])],
+        {"reduction": red},
+    )
+add(
+    "ctc_loss",
+    "empty-targets",
+    [ctc_lp(*LP), np.zeros(0, dtype=np.int64), np.array([6, 3, 1]), np.array([0, 0, 0])],
+    {"reduction": "none"},
+)
+add(
+    "ctc_loss",
+    "elementwise_mean",
+    [ctc_lp(*LP), PADDED, np.array([6, 5, 4]), np.array([3, 2, 1])],
+    {"reduction": "elementwise_mean"},
+)
 
 
 # --- the check ---------------------------------------------------------------------------------

@@ -1,14 +1,7 @@
-"""Any torch module against its NNX port: copy weights across, train both, judge, name what broke.
+"""check_port / assert_port: cast, load, train both sides, judge each quantity by parity.compare.
 
-:func:`load_torch` and :func:`to_torch` move a state dict between a ``torch.nn.Module`` and a
-``jaxnets.nn`` model by torch path (``jaxnets.nn.load_state_dict`` owns the layouts).
-:func:`check_port` casts both to float64 and/or float32, loads the torch weights into a copy of
-the NNX model, trains both on the same batches (the torch optimiser and scheduler translated to
-``jaxnets.optim``), and judges with ``parity.compare``'s rules every module's output at the first
-step, every parameter's first-step gradient, the loss trajectory and the buffers after the run;
-:func:`assert_port` raises when anything breaks its rule. Everything that can be refused is
-refused before anything runs: modules that do not match path for path, active dropout, an
-optimiser or option ``jaxnets.optim`` does not carry over, inputs in the wrong layout.
+Everything that can be refused is refused before anything runs: modules that do not match path
+for path, an optimiser or option ``jaxnets.optim`` does not carry over, inputs in the wrong layout.
 """
 
 from __future__ import annotations
@@ -25,41 +18,16 @@ from flax import nnx
 from jaxnets import losses as jax_losses
 from jaxnets import nn
 from jaxnets._arrays import to_device
-from parity import optim_map, port_jax, port_report, port_torch
-from parity.port_jax import StructureError
-from parity.port_report import PortReport
+from parity import optim_map
+from parity.port import jax_side, report, torch_side
+from parity.port.jax_side import StructureError
+from parity.port.report import PortReport
 
-__all__ = ["StructureError", "PortReport", "load_torch", "to_torch", "check_port", "assert_port"]
+__all__ = ["check_port", "assert_port"]
 
 DTypeName = Literal["float64", "float32", "both"]
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 LossSpec = str | tuple[Callable[..., Any], Callable[..., Any]] | None
-
-
-def load_torch(jax_module: nnx.Module, torch_module: torch.nn.Module) -> None:
-    """Copy ``torch_module``'s parameters and buffers into ``jax_module`` in place.
-
-    Keys are matched by torch path, strictly: every missing, unexpected and wrong-shape key is
-    listed in one ``jaxnets.nn.StateDictError``.
-
-    >>> from jaxnets.nn import Linear
-    >>> torch_fc, jax_fc = torch.nn.Linear(3, 2), Linear(3, 2, rngs=nnx.Rngs(0))
-    >>> load_torch(jax_fc, torch_fc)
-    >>> bool(np.array_equal(jax_fc.kernel[...], torch_fc.weight.detach().numpy().T))
-    True
-    """
-    state = {k: v.detach().cpu().numpy() for k, v in torch_module.state_dict().items()}
-    nn.load_state_dict(jax_module, state)
-
-
-def to_torch(jax_module: nnx.Module, torch_module: torch.nn.Module) -> None:
-    """Write ``jax_module``'s parameters and buffers into ``torch_module`` (strict, in place).
-
-    ``load_torch`` then ``to_torch`` gives back torch's tensors bit for bit.
-    """
-    # state_dict's arrays are fresh writable copies, which torch.from_numpy takes as they are.
-    state = {k: torch.from_numpy(v) for k, v in nn.state_dict(jax_module).items()}
-    torch_module.load_state_dict(state)
 
 
 def _dtypes(dtype: str) -> list[str]:
@@ -104,7 +72,7 @@ def _loss_pair(
             raise ValueError("loss_kwargs given without a loss")
 
         def torch_sum(output: Any, _: Any) -> torch.Tensor:
-            return sum(t.sum() for t in port_torch.tensor_leaves(output))
+            return sum(t.sum() for t in torch_side.tensor_leaves(output))
 
         def jax_sum(output: Any, _: Any) -> jax.Array:
             return sum(jnp.sum(leaf) for leaf in jax.tree.leaves(output))
@@ -227,22 +195,22 @@ def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.nd
 
 def _run_torch(
     torch_module, batches, loss_fn, optimizer, scheduler, dtype: str
-) -> port_torch.TorchRun:
+) -> torch_side.TorchRun:
     """The torch run in ``dtype``; the caller's objects are restored after it."""
     torch_dtype = TORCH_DTYPES[dtype]
     cast = [
         (tuple(_torch_value(x, torch_dtype) for x in inputs), _torch_value(target, torch_dtype))
         for inputs, target in batches
     ]
-    with port_torch.borrowed(torch_module, optimizer, scheduler, torch_dtype):
-        return port_torch.train(torch_module, cast, loss_fn, optimizer, scheduler)
+    with torch_side.borrowed(torch_module, optimizer, scheduler, torch_dtype):
+        return torch_side.train(torch_module, cast, loss_fn, optimizer, scheduler)
 
 
 def _start_state(torch_module: torch.nn.Module, dtype: str) -> dict[str, np.ndarray]:
-    """torch's state as ``port_torch.borrowed`` casts it for a ``dtype`` run."""
+    """torch's state as ``torch_side.borrowed`` casts it for a ``dtype`` run."""
     state = {}
     for key, value in torch_module.state_dict().items():
-        array = port_torch.host(value)
+        array = torch_side.host(value)
         state[key] = array.astype(dtype) if np.issubdtype(array.dtype, np.floating) else array
     return state
 
@@ -309,14 +277,14 @@ def check_port(
     with jax.enable_x64(True):  # float64 runs need it; float32 runs keep double scalars too
         # Loading the weights first raises a StateDictError before anything runs.
         models = {
-            d: port_jax.prepared(jax_module, _start_state(torch_module, d), d) for d in dtypes
+            d: jax_side.prepared(jax_module, _start_state(torch_module, d), d) for d in dtypes
         }
         torch_runs = {
             d: _run_torch(torch_module, batches, torch_loss, optimizer, scheduler, d)
             for d in torch_dtypes
         }
         leaves = {p for p, m in torch_module.named_modules() if next(m.children(), None) is None}
-        rows: list[port_report.Row] = []
+        rows: list[report.Row] = []
         loss_log: dict[str, dict[str, list[float]]] = {}
         for d in dtypes:
             jax_batches = [
@@ -326,14 +294,14 @@ def check_port(
                 )
                 for inputs, target in batches
             ]
-            jax_run = port_jax.train(models[d], jax_batches, jax_loss, tx)
+            jax_run = jax_side.train(models[d], jax_batches, jax_loss, tx)
             run = torch_runs[d]
             rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last)
             loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}
     return PortReport(rows, loss_log)
 
 
-def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[port_report.Row]:
+def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[report.Row]:
     """Every row of one dtype run, in the order the report reads them."""
     torch_outputs = _channels_last(run.outputs) if channels_last else run.outputs
     sides = [jax_run.outputs, torch_outputs]
@@ -347,10 +315,10 @@ def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[port_repor
         losses.append(truth.losses)
     steps = len(run.losses)
     return [
-        *port_report.output_rows(dtype, run.order, leaves, sides),
-        port_report.loss_row(dtype, losses),
-        *port_report.grad_rows(dtype, list(run.grads), grads),
-        *port_report.buffer_rows(dtype, list(run.buffers), buffers, steps),
+        *report.output_rows(dtype, run.order, leaves, sides),
+        report.loss_row(dtype, losses),
+        *report.grad_rows(dtype, list(run.grads), grads),
+        *report.buffer_rows(dtype, list(run.buffers), buffers, steps),
     ]
 
 
@@ -376,7 +344,7 @@ def assert_port(
       AssertionError: naming the first diverging layer (or parameter, buffer, loss), the step
         and dtype, the values there, followed by the whole report table.
     """
-    report = check_port(
+    result = check_port(
         torch_module,
         jax_module,
         batch,
@@ -388,10 +356,10 @@ def assert_port(
         dtype=dtype,
         channels_last=channels_last,
     )
-    first = report.first_divergence
+    first = result.first_divergence
     if first is not None:
         raise AssertionError(
             f"port diverges first at {first.layer!r} ({first.quantity}, step {first.step}, "
-            f"{first.dtype}): {first.detail}\n{report}"
+            f"{first.dtype}): {first.detail}\n{result}"
         )
-    return report
+    return result
