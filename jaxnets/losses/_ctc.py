@@ -121,10 +121,9 @@ def _ctc_nll_bwd(res, g):
     # torch writes (rather than log-adds) the last frame's two states; they only collide when the
     # last label is the blank itself, and then the blank state's share is dropped.
     last_is_blank = jnp.take_along_axis(lab, jnp.maximum(end - 1, 0), axis=1) == blank
-    drop = (
-        (jnp.arange(t_len)[:, None, None] == (il - 1)[None, :, None])
-        & ((states == end) & (tl[:, None] > 0) & last_is_blank)[None]
-    )
+    drop = (jnp.arange(t_len)[:, None, None] == (il - 1)[None, :, None]) & (
+        (states == end) & (tl[:, None] > 0) & last_is_blank
+    )[None]
     ab = jnp.where(drop, -jnp.inf, ab)
     peak = jnp.max(ab, axis=2, keepdims=True)
     peak = jnp.where(peak == -jnp.inf, jnp.zeros_like(peak), peak)
@@ -253,8 +252,7 @@ def ctc_loss(
             )
         if (il_np > t_len).any():
             raise ValueError(
-                f"Expected input_lengths to have value at most {t_len}, but got value "
-                f"{il_np.max()}"
+                f"Expected input_lengths to have value at most {t_len}, but got value {il_np.max()}"
             )
         if (tl_np < 0).any():
             raise ValueError(

@@ -380,9 +380,13 @@ def gaussian_nll_loss(
         if _is_concrete(var) and bool(np.any(np.asarray(var) < 0)):
             raise ValueError("var has negative entry/entries")
         unsqueeze = var.shape != input.shape and input.shape[:-1] == var.shape
-        if var.shape != input.shape and not unsqueeze and not (
-            input.ndim == var.ndim
-            and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1
+        if (
+            var.shape != input.shape
+            and not unsqueeze
+            and not (
+                input.ndim == var.ndim
+                and sum(v for i, v in zip(input.shape, var.shape, strict=True) if i != v) == 1
+            )
         ):
             raise ValueError("var is of incorrect size")
     reduction = _check_reduction(reduction, elementwise_mean=False)
@@ -400,8 +404,10 @@ def _gaussian_core(x, t, var, eps, full, shape, unsqueeze):
     var = jnp.asarray(var)
     if unsqueeze:
         var = jnp.expand_dims(var, -1)
-    x, t, var = jnp.broadcast_to(x, shape), _cast_broadcast(t, x, shape), _cast_broadcast(
-        var, x, shape
+    x, t, var = (
+        jnp.broadcast_to(x, shape),
+        _cast_broadcast(t, x, shape),
+        _cast_broadcast(var, x, shape),
     )
     var = _clamped_variance(var, eps)
     loss = 0.5 * (jnp.log(var) + (x - t) ** 2 / var)

@@ -23,7 +23,8 @@ Files by job: ``init`` (torch initialisers), ``linear``, ``convolution``, ``norm
 ``transformer``, ``upsampling``, ``pixelshuffle``, ``fold``, ``embedding``, ``distance``,
 ``dropout``, ``flatten``, ``container`` (``Sequential``, ``ModuleList``, ...), ``state`` (the
 ``state_dict`` protocol); :mod:`jaxnets.nn.functional` is ``torch.nn.functional``, which the
-layers wrap (and ``clamp_min``, ``abstract``, ``apply_pure``).
+layers wrap (and ``clamp_min``, ``abstract``, ``apply_pure``); :mod:`jaxnets.nn.random` is the
+one random source every layer draws through (torch's draws replayed in a port check).
 
 Names load on first use, so ``jaxnets.nn.clamp_min`` costs no Flax import (a third of a
 second at start-up) where no layer is needed.
@@ -176,7 +177,12 @@ _WHERE = {
 __all__ = list(_WHERE)
 
 
+_SUBMODULES = ("functional", "random")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
     if name in _WHERE:
         value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
         globals()[name] = value

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
-from jaxnets.nn import _args
+from jaxnets.nn import _args, random
 from jaxnets.nn.functional import activation as F
 from jaxnets.nn.state import TorchEntry, same
 
@@ -371,8 +371,9 @@ class RReLU(nnx.Module):
     """``torch.nn.RReLU(lower=1/8, upper=1/3)``: a random negative slope in training mode.
 
     In eval mode (``model.eval()``) the slope is ``(lower + upper) / 2``, torch-exact. In
-    training mode each negative element's slope is drawn from ``U(lower, upper)`` with the
-    ``dropout`` stream of ``rngs`` (JAX's random stream, not torch's).
+    training mode each negative element's slope is drawn from ``U(lower, upper)`` through
+    :mod:`jaxnets.nn.random` with the ``dropout`` stream of ``rngs`` (or torch's draws, replayed
+    in a port check).
     """
 
     def __init__(
@@ -396,11 +397,11 @@ class RReLU(nnx.Module):
             self.deterministic = deterministic
 
     def __call__(self, input: ArrayLike) -> jax.Array:  # noqa: A002
-        training = not self.deterministic and self.lower != self.upper
-        if training and self.rngs is None:
+        # torch draws even when lower == upper, so a replay of its draws must too.
+        training = not self.deterministic
+        if training and self.rngs is None and random.active() is None:
             raise ValueError(
                 "RReLU in training mode needs random numbers: build it with "
                 "rngs=nnx.Rngs(dropout=...) or call model.eval()"
             )
-        key = self.rngs() if training else None
-        return F.rrelu(input, self.lower, self.upper, training, key=key)
+        return F.rrelu(input, self.lower, self.upper, training, key=self.rngs)

@@ -3,9 +3,11 @@
 
 The arithmetic is :mod:`jaxnets.nn.functional.dropout`'s. Training mode is the default (torch
 modules start in it) and is the attribute ``deterministic=False``; ``model.eval()`` sets
-``deterministic=True``. Masks are drawn from the ``dropout`` stream of ``rngs`` (given at
-construction, or at call time); JAX's and torch's random streams differ, so outputs match
-torch only in eval mode or with ``p`` in ``{0, 1}``. ``inplace`` is accepted and has no effect.
+``deterministic=True``. Masks come from :mod:`jaxnets.nn.random`, from the ``dropout`` stream of
+``rngs`` (given at construction, or at call time); JAX's and torch's random streams differ, so
+outputs match torch in eval mode, with ``p`` in ``{0, 1}``, or where torch's masks are replayed
+(``parity.check_port`` does, so training with dropout on is compared). ``inplace`` is accepted
+and has no effect.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike
 
+from jaxnets.nn import random
 from jaxnets.nn._args import probability
 from jaxnets.nn.functional import stochastic as F
 
@@ -29,21 +32,7 @@ __all__ = [
     "FeatureAlphaDropout",
 ]
 
-RngSource = nnx.Rngs | nnx.RngStream | jax.Array | None
-
-
-def key_from(source: RngSource, layer: str) -> jax.Array:
-    """A fresh key from a ``Rngs`` (its ``dropout`` stream), a stream, or a key as given."""
-    if source is None:
-        raise ValueError(
-            f"{layer} in training mode needs random numbers: build it with "
-            "rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or call model.eval()"
-        )
-    if isinstance(source, nnx.Rngs):
-        return source.dropout()
-    if isinstance(source, nnx.RngStream):
-        return source()
-    return source
+RngSource = random.RngSource
 
 
 class _DropoutNd(nnx.Module):
@@ -64,9 +53,12 @@ class _DropoutNd(nnx.Module):
         """Apply dropout; ``rngs`` (a ``Rngs``, a stream or a key) overrides the layer's own."""
         x = jnp.asarray(input)
         training = not self.deterministic
-        key = None
-        if training and 0.0 < self.p < 1.0:
-            key = key_from(self.rngs if rngs is None else rngs, type(self).__name__)
+        key = self.rngs if rngs is None else rngs
+        if training and 0.0 < self.p < 1.0 and key is None and random.active() is None:
+            raise ValueError(
+                f"{type(self).__name__} in training mode needs random numbers: build it with "
+                "rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or call model.eval()"
+            )
         return type(self)._function(x, self.p, training, key=key)
 
 

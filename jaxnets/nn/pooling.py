@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax.typing import ArrayLike, DTypeLike
 
+from jaxnets.nn import random
 from jaxnets.nn.functional import pooling as F
 from jaxnets.nn.functional.convolution import expand
 from jaxnets.nn.state import TorchEntry, same
@@ -462,21 +463,13 @@ class _FractionalMaxPoolNd(nnx.Module):
         """Pool ``x``; ``rngs`` (a ``Rngs``, a stream or a key) overrides the layer's own."""
         name = type(self).__name__
         samples = None if self.random_samples is None else self.random_samples[...]
-        key = None
-        if samples is None:
-            source = self.rngs if rngs is None else rngs
-            if source is None:
-                raise ValueError(
-                    f"{name} draws its pooling regions at random: build it with "
-                    f"rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or give "
-                    f"_random_samples"
-                )
-            if isinstance(source, nnx.Rngs):
-                key = source.dropout()
-            elif isinstance(source, nnx.RngStream):
-                key = source()
-            else:
-                key = source
+        key = self.rngs if rngs is None else rngs
+        if samples is None and key is None and random.active() is None:
+            raise ValueError(
+                f"{name} draws its pooling regions at random: build it with "
+                f"rngs=nnx.Rngs(dropout=...), pass rngs= when calling, or give "
+                f"_random_samples"
+            )
         pool = F.fractional_max_pool2d if self._spatial == 2 else F.fractional_max_pool3d
         return pool(
             x,

@@ -313,14 +313,6 @@ class _RNNBase(nnx.Module):
         time = lax.broadcasted_iota(lengths.dtype, (steps, batch, 1), 0)
         return time < lengths.reshape(1, batch, 1)
 
-    def _dropout_key(self, rngs: nnx.Rngs | nnx.RngStream | jax.Array | None) -> jax.Array:
-        source = self.rngs if rngs is None else rngs
-        if isinstance(source, nnx.Rngs):
-            return source.dropout()
-        if isinstance(source, nnx.RngStream):
-            return source()
-        return source
-
     def _forward(self, input, hx, lengths, rngs):
         layer_name = type(self).__name__
         if hasattr(input, "batch_sizes"):
@@ -367,8 +359,9 @@ class _RNNBase(nnx.Module):
                 outputs.append(ys)
             x = jnp.concatenate(outputs, axis=-1) if directions == 2 else outputs[0]
             if layer < self.num_layers - 1 and not self.deterministic and self.dropout > 0:
-                key = self._dropout_key(rngs) if self.dropout < 1 else None
-                x = _dropout(x, self.dropout, True, key=key)
+                key = self.rngs if rngs is None else rngs
+                # (T, N, H) between layers, torch's own axes.
+                x = _dropout(x, self.dropout, True, key=key, layout="channels_first")
 
         output = jnp.swapaxes(x, 0, 1) if batched and self.batch_first else x
         final_states = tuple(jnp.stack(parts) for parts in zip(*finals, strict=True))

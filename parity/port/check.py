@@ -2,6 +2,9 @@
 
 Everything that can be refused is refused before anything runs: modules that do not match path
 for path, an optimiser or option ``jaxnets.optim`` does not carry over, inputs in the wrong layout.
+Random draws are not refused: torch's (dropout masks, ``randn_like`` noise, ...) are recorded in
+its first run, replayed into its other dtype's run, and handed to the port through
+``jaxnets.nn.random`` (``parity.port.draws``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from jaxnets import nn
 from jaxnets._arrays import to_device
 from parity import optim_map
 from parity.port import jax_side, report, torch_side
+from parity.port.draws import Draws
 from parity.port.jax_side import StructureError
 from parity.port.report import PortReport
 
@@ -107,36 +111,6 @@ def _check_structure(torch_module: torch.nn.Module, jax_module: nnx.Module) -> N
         )
 
 
-def _jax_dropout_active(sub: nnx.Module) -> bool:
-    if "Dropout" not in type(sub).__name__:
-        return False
-    p = getattr(sub, "p", getattr(sub, "rate", 0.0))
-    training = getattr(sub, "training", None)
-    if training is None:
-        training = not getattr(sub, "deterministic", False)
-    return bool(p > 0 and training)
-
-
-def _check_dropout(torch_module: torch.nn.Module, jax_module: nnx.Module) -> None:
-    # The two frameworks draw different masks: no rule can judge a run through them.
-    dropout = torch.nn.modules.dropout._DropoutNd
-    active = [
-        f"torch {path or '(root)'} (p={sub.p})"
-        for path, sub in torch_module.named_modules()
-        if isinstance(sub, dropout) and sub.p > 0 and sub.training
-    ]
-    active += [
-        f"jax {path or '(root)'}"
-        for path, sub in nn.named_modules(jax_module)
-        if _jax_dropout_active(sub)
-    ]
-    if active:
-        raise ValueError(
-            "active dropout draws different masks in torch and JAX, so the runs cannot be "
-            f"compared: {', '.join(active)}; call .eval() on both models or use p=0"
-        )
-
-
 def _check_layout(torch_module: torch.nn.Module, inputs: Sequence[Any], channels_last: bool):
     """When the first layer with parameters is a convolution, its input's channel axis."""
     first = next(
@@ -194,16 +168,34 @@ def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.nd
 
 
 def _run_torch(
-    torch_module, batches, loss_fn, optimizer, scheduler, dtype: str
+    torch_module, batches, loss_fn, optimizer, scheduler, dtype: str, replay
 ) -> torch_side.TorchRun:
-    """The torch run in ``dtype``; the caller's objects are restored after it."""
+    """The torch run in ``dtype``, recording its random draws, or replaying ``replay`` (another
+    run's); the caller's objects are restored after it."""
     torch_dtype = TORCH_DTYPES[dtype]
     cast = [
         (tuple(_torch_value(x, torch_dtype) for x in inputs), _torch_value(target, torch_dtype))
         for inputs, target in batches
     ]
+    draws = Draws(torch_module, replay, label=dtype)
     with torch_side.borrowed(torch_module, optimizer, scheduler, torch_dtype):
-        return torch_side.train(torch_module, cast, loss_fn, optimizer, scheduler)
+        return torch_side.train(torch_module, cast, loss_fn, optimizer, scheduler, draws)
+
+
+def _run_torch_all(torch_module, batches, loss_fn, optimizer, scheduler, dtypes):
+    """Every torch run, the first recording the draws and the others replaying them; torch's
+    random state is the same at the start of each and restored after them."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    runs: dict[str, torch_side.TorchRun] = {}
+    with torch.random.fork_rng(devices=devices):
+        state = torch.random.get_rng_state()
+        for dtype in dtypes:
+            torch.random.set_rng_state(state)
+            replay = next(iter(runs.values())).draws if runs else None
+            runs[dtype] = _run_torch(
+                torch_module, batches, loss_fn, optimizer, scheduler, dtype, replay
+            )
+    return runs
 
 
 def _start_state(torch_module: torch.nn.Module, dtype: str) -> dict[str, np.ndarray]:
@@ -258,7 +250,9 @@ def check_port(
       StructureError: module paths that do not match (both sides' leftovers listed).
       jaxnets.nn.StateDictError: parameters or buffers that do not fit.
       parity.optim_map.UnsupportedOptimizer: what ``jaxnets.optim`` does not carry over.
-      ValueError: active dropout, inputs in the wrong layout, bad arguments.
+      jaxnets.nn.random.ReplayError: the port draws a different number, kind or shape of
+        random values than torch (naming both sides' module and draw).
+      ValueError: inputs in the wrong layout, bad arguments.
     """
     dtypes = _dtypes(dtype)
     batches = _batches(batch, steps, has_target=loss is not None)
@@ -266,7 +260,6 @@ def check_port(
     if optimizer is None and (scheduler is not None or steps > 1):
         raise ValueError("scheduler= and steps > 1 need an optimizer= to train with")
     _check_structure(torch_module, jax_module)
-    _check_dropout(torch_module, jax_module)
     param_names = {id(p): name for name, p in torch_module.named_parameters()}
     tx = None
     if optimizer is not None:
@@ -279,10 +272,9 @@ def check_port(
         models = {
             d: jax_side.prepared(jax_module, _start_state(torch_module, d), d) for d in dtypes
         }
-        torch_runs = {
-            d: _run_torch(torch_module, batches, torch_loss, optimizer, scheduler, d)
-            for d in torch_dtypes
-        }
+        torch_runs = _run_torch_all(
+            torch_module, batches, torch_loss, optimizer, scheduler, torch_dtypes
+        )
         leaves = {p for p, m in torch_module.named_modules() if next(m.children(), None) is None}
         rows: list[report.Row] = []
         loss_log: dict[str, dict[str, list[float]]] = {}
@@ -294,7 +286,15 @@ def check_port(
                 )
                 for inputs, target in batches
             ]
-            jax_run = jax_side.train(models[d], jax_batches, jax_loss, tx)
+            jax_run = jax_side.train(
+                models[d],
+                jax_batches,
+                jax_loss,
+                tx,
+                torch_runs[d].draws,
+                channels_last=channels_last,
+                label=d,
+            )
             run = torch_runs[d]
             rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last)
             loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}

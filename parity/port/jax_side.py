@@ -27,6 +27,8 @@ import optax
 from flax import nnx
 
 from jaxnets import nn
+from jaxnets.nn import random
+from parity.port.draws import StepDraws
 
 Batch = tuple[tuple[Any, ...], Any]
 NnxPath = tuple[Any, ...]
@@ -99,8 +101,20 @@ def prepared(module: nnx.Module, torch_state: dict[str, np.ndarray], dtype: Any)
     return copy
 
 
-_RECORDER: contextvars.ContextVar[Callable[[nnx.Module, Any], None] | None] = (
-    contextvars.ContextVar("parity_port_recorder", default=None)
+class _Recorder:
+    """The active recording: outputs by torch path, and the stack of modules now running."""
+
+    def __init__(self, path_of: dict[int, str]):
+        self.path_of = path_of
+        self.outputs: dict[str, list[Any]] = {}
+        self.stack: list[str] = []
+
+    def current(self) -> str | None:
+        return self.stack[-1] if self.stack else None
+
+
+_RECORDER: contextvars.ContextVar[_Recorder | None] = contextvars.ContextVar(
+    "parity_port_recorder", default=None
 )
 
 
@@ -109,10 +123,16 @@ def _recording_class(cls: type) -> type:
     """``cls`` with a ``__call__`` that also hands its output to the active recorder."""
 
     def __call__(self: nnx.Module, *args: Any, **kwargs: Any) -> Any:
-        out = cls.__call__(self, *args, **kwargs)
-        record = _RECORDER.get()
-        if record is not None:
-            record(self, out)
+        recorder = _RECORDER.get()
+        path = None if recorder is None else recorder.path_of.get(id(self))
+        if path is None:
+            return cls.__call__(self, *args, **kwargs)
+        recorder.stack.append(path)
+        try:
+            out = cls.__call__(self, *args, **kwargs)
+        finally:
+            recorder.stack.pop()
+        recorder.outputs.setdefault(path, []).extend(jax.tree.leaves(out))
         return out
 
     namespace = {
@@ -124,28 +144,35 @@ def _recording_class(cls: type) -> type:
 
 
 @contextlib.contextmanager
-def recording(module: nnx.Module) -> Iterator[dict[str, list[Any]]]:
-    """Within the block, every call of a submodule appends its output leaves to
-    ``{torch path: [arrays]}`` (call order per module); works while tracing too."""
+def recording(module: nnx.Module) -> Iterator[_Recorder]:
+    """Within the block, every call of a submodule appends its output leaves to the recorder's
+    ``outputs``, ``{torch path: [arrays]}`` (call order per module), and ``current()`` names the
+    innermost module running; works while tracing too."""
     named = nn.named_modules(module)
-    path_of = {id(sub): path for path, sub in named}
-    outputs: dict[str, list[Any]] = {}
-
-    def record(sub: nnx.Module, out: Any) -> None:
-        if id(sub) in path_of:
-            outputs.setdefault(path_of[id(sub)], []).extend(jax.tree.leaves(out))
-
+    recorder = _Recorder({id(sub): path for path, sub in named})
     swapped = {id(sub): (sub, type(sub)) for _, sub in named}
-    token = _RECORDER.set(record)
+    token = _RECORDER.set(recorder)
     try:
         # object.__setattr__: nnx.Module's own __setattr__ would treat __class__ as a field.
         for sub, cls in swapped.values():
             object.__setattr__(sub, "__class__", _recording_class(cls))
-        yield outputs
+        yield recorder
     finally:
         for sub, cls in swapped.values():
             object.__setattr__(sub, "__class__", cls)
         _RECORDER.reset(token)
+
+
+def _float_dtype(params: dict[str, jax.Array]) -> Any:
+    floating = [a.dtype for a in params.values() if jnp.issubdtype(a.dtype, jnp.floating)]
+    return floating[0] if floating else jnp.result_type(float)
+
+
+def _draw_value(value: np.ndarray, dtype: Any) -> jax.Array:
+    """A recorded torch draw as a JAX array: floating values in the run's dtype."""
+    if np.issubdtype(value.dtype, np.floating):
+        return jnp.asarray(value, dtype)
+    return jnp.asarray(value)
 
 
 def _state(arrays: dict[str, jax.Array], paths: dict[str, NnxPath]) -> nnx.State:
@@ -157,21 +184,32 @@ def _train_step(
     paths: dict[str, NnxPath],
     loss_fn: Callable[[Any, Any], jax.Array],
     tx: optax.GradientTransformation | None,
+    channels_last: bool,
+    recorded: tuple[random.Recorded, ...],
+    label: str,
     params: dict[str, jax.Array],
     rest: nnx.State,
     opt_state: Any,
     inputs: tuple[Any, ...],
     target: Any,
+    draws: tuple[jax.Array, ...],
 ) -> tuple[Any, ...]:
     """One step: ``(params, rest, opt_state)`` after it, and this step's loss, gradients and
-    per-module outputs (recorded in the traced forward pass itself)."""
+    per-module outputs (recorded in the traced forward pass itself). Every random draw of the
+    forward pass and loss is torch's, replayed from ``draws`` (described by ``recorded``)."""
 
     def loss_of(params: dict[str, jax.Array]) -> tuple[jax.Array, nnx.State]:
         # Fresh variables at this trace level: BatchNorm writes its statistics into them.
         model = nnx.merge(graphdef, _state(params, paths), jax.tree.map(lambda v: v, rest))
-        with recording(model) as outputs:
-            output = model(*inputs)
-        return loss_fn(output, target), (nnx.split(model, nnx.Param, ...)[2], outputs)
+        with recording(model) as recorder:
+            replay = random.Replay(
+                recorded, draws, channels_last=channels_last, locate=recorder.current, label=label
+            )
+            with random.replaying(replay):
+                output = model(*inputs)
+                loss = loss_fn(output, target)
+            replay.finish()
+        return loss, (nnx.split(model, nnx.Param, ...)[2], recorder.outputs)
 
     (loss, (new_rest, outputs)), grads = jax.value_and_grad(loss_of, has_aux=True)(params)
     if tx is not None:
@@ -185,19 +223,32 @@ def train(
     batches: Sequence[Batch],
     loss_fn: Callable[[Any, Any], jax.Array],
     tx: optax.GradientTransformation | None,
+    draws: Sequence[StepDraws],
+    *,
+    channels_last: bool = False,
+    label: str = "",
 ) -> JaxRun:
-    """Train a copy of ``module`` one compiled step per batch; record what ``JaxRun`` holds."""
+    """Train a copy of ``module`` one compiled step per batch, replaying each step's ``draws``
+    (torch's, cast to the run's dtype); record what ``JaxRun`` holds."""
     paths = param_paths(module)
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
     flat = dict(nnx.to_flat_state(param_state))
     params = {name: flat[path].get_value() for name, path in paths.items()}
     opt_state = tx.init(params) if tx is not None else None
-    step = jax.jit(functools.partial(_train_step, graphdef, paths, loss_fn, tx))
+    dtype = _float_dtype(params)
+    step = jax.jit(
+        functools.partial(_train_step, graphdef, paths, loss_fn, tx, channels_last),
+        static_argnums=(0, 1),
+    )
     losses, first_grads, first_outputs = [], None, None
-    for inputs, target in batches:
-        params, rest, opt_state, loss, grads, outputs = step(
-            params, rest, opt_state, inputs, target
-        )
+    for index, ((inputs, target), step_draws) in enumerate(zip(batches, draws, strict=True)):
+        values = tuple(_draw_value(v, dtype) for v in step_draws.values)
+        try:
+            params, rest, opt_state, loss, grads, outputs = step(
+                tuple(step_draws.recorded), label, params, rest, opt_state, inputs, target, values
+            )
+        except random.ReplayError as error:
+            raise random.ReplayError(f"step {index}: {error}") from None
         losses.append(float(loss))
         if first_grads is None:
             first_grads = grads

@@ -5,7 +5,7 @@ copies), and on exit puts back every original tensor object, gradient, optimiser
 state and scheduler state, so the caller's objects end as they started. :func:`train` runs torch's
 loop ``zero_grad; loss = loss_fn(module(*inputs), target); backward; step; scheduler.step`` and
 records the losses, the first step's gradients and per-module outputs (forward hooks, in the order
-they fire: torch's execution order), and the buffers after the run.
+they fire: torch's execution order), the buffers after the run, and every step's random draws.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from parity.port.draws import Draws, StepDraws
+
 Batch = tuple[tuple[Any, ...], Any]
 
 
@@ -32,6 +34,7 @@ class TorchRun:
     outputs: dict[str, list[np.ndarray]]
     order: list[str]
     buffers: dict[str, np.ndarray]
+    draws: list[StepDraws]
 
 
 def tensor_leaves(value: Any) -> list[torch.Tensor]:
@@ -148,8 +151,10 @@ def train(
     loss_fn: Callable[[Any, Any], torch.Tensor],
     optimizer: Any,
     scheduler: Any,
+    draws: Draws,
 ) -> TorchRun:
-    """Run one torch training step per batch; see the module docstring for what is recorded."""
+    """Run one torch training step per batch; see the module docstring for what is recorded.
+    ``draws`` records (or replays) each step's random draws of the forward pass and loss."""
     param_names = [name for name, p in module.named_parameters() if p.requires_grad]
     outputs, order, handles = _record_outputs(module)
     losses, grads = [], {}
@@ -157,7 +162,8 @@ def train(
         for step, (inputs, target) in enumerate(batches):
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(*inputs), target)
+            with draws.step():
+                loss = loss_fn(module(*inputs), target)
             loss.backward()
             losses.append(loss.item())
             if step == 0:
@@ -172,6 +178,7 @@ def train(
     finally:
         for handle in handles:
             handle.remove()
+        draws.close()
     param_keys = set(dict(module.named_parameters(remove_duplicate=False)))
     buffers = {k: host(v) for k, v in module.state_dict().items() if k not in param_keys}
-    return TorchRun(np.asarray(losses, np.float64), grads, outputs, order, buffers)
+    return TorchRun(np.asarray(losses, np.float64), grads, outputs, order, buffers, draws.steps)

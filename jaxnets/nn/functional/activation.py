@@ -22,6 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.typing import ArrayLike
 
+from jaxnets.nn import random
+
 __all__ = [
     "relu",
     "relu6",
@@ -205,15 +207,17 @@ def rrelu(
     """Randomised leaky ReLU: slope ``U(lower, upper)`` per negative element when
     ``training`` (drawn with ``key``), ``(lower + upper) / 2`` otherwise.
 
-    torch's and JAX's random streams differ, so only evaluation (or ``lower == upper``) is
+    ``key`` is a key, an ``nnx.Rngs`` (its ``dropout`` stream) or a stream. torch's and JAX's
+    random streams differ, so only evaluation, ``lower == upper`` or a replay of torch's draws
+    (see :mod:`jaxnets.nn.random`; torch draws the slopes with ``rrelu_with_noise``) is
     torch-exact.
     """
     x = _float(input, "rrelu")
     if not training:
         return leaky_relu(x, (lower + upper) / 2)
-    if key is None:
+    if key is None and random.active() is None:
         raise ValueError("rrelu(training=True) needs a random key: pass key=")
-    slope = jax.random.uniform(key, x.shape, x.dtype, lower, upper)
+    slope = random.uniform(x.shape, x.dtype, low=lower, high=upper, rngs=key, stream="dropout")
     return jnp.where(x >= 0, x, x * slope)
 
 

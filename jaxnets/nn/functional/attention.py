@@ -11,9 +11,10 @@ A query row whose every key is masked gives torch's answers: zeros (and zero gra
 ``multi_head_attention_forward`` with ``need_weights=True``, which takes the plain softmax of a
 row of ``-inf``.
 
-Dropout draws from the ``dropout`` stream of an NNX ``rngs`` (an ``nnx.Rngs``, a stream or a
-key); JAX's and torch's random streams differ, so results with ``dropout_p > 0`` match torch's in
-distribution only.
+Dropout draws through :mod:`jaxnets.nn.random` from the ``dropout`` stream of an NNX ``rngs``
+(an ``nnx.Rngs``, a stream or a key); JAX's and torch's random streams differ, so results with
+``dropout_p > 0`` match torch's in distribution only, or exactly where torch's draws are replayed
+(``parity.check_port``).
 """
 
 from __future__ import annotations
@@ -22,32 +23,30 @@ import math
 
 import jax
 import jax.numpy as jnp
-from flax import nnx
 from jax.typing import ArrayLike
+
+from jaxnets.nn import random
 
 __all__ = ["scaled_dot_product_attention", "multi_head_attention_forward"]
 
-RngSource = nnx.Rngs | nnx.RngStream | jax.Array | None
+RngSource = random.RngSource
 
 
-def _key(rngs: RngSource, what: str) -> jax.Array:
-    if rngs is None:
+def _needs_rngs(rngs: RngSource, what: str) -> None:
+    if rngs is None and random.active() is None:
         raise ValueError(
             f"{what} with dropout_p > 0 needs random numbers: pass rngs=nnx.Rngs(dropout=...) "
             "(or a stream or key), or dropout_p=0.0"
         )
-    if isinstance(rngs, nnx.Rngs):
-        return rngs.dropout()
-    if isinstance(rngs, nnx.RngStream):
-        return rngs()
-    return rngs
 
 
 def _dropout(x: jax.Array, p: float, rngs: RngSource, what: str) -> jax.Array:
     """torch's ``dropout(x, p, train=True)``: zero with probability ``p``, scale by ``1/(1-p)``."""
     if p == 1.0:
         return jnp.zeros_like(x)
-    keep = jax.random.bernoulli(_key(rngs, what), 1.0 - p, x.shape)
+    _needs_rngs(rngs, what)
+    # The weights are in torch's axes (torch's may group (N*H, L, S) where these are 4-D).
+    keep = random.bernoulli(1.0 - p, x.shape, rngs=rngs, layout="torch")
     scale = jnp.asarray(1.0 / (1.0 - p), x.dtype)
     return x * jnp.where(keep, scale, jnp.zeros((), x.dtype))
 
@@ -120,7 +119,7 @@ def scaled_dot_product_attention(
             "is_causal=True"
         )
     if dropout_p > 0.0 and rngs is None:
-        _key(rngs, "scaled_dot_product_attention")  # raises: say so before any work
+        _needs_rngs(rngs, "scaled_dot_product_attention")  # say so before any work
 
     # Leading axes: the batch axes broadcast; the head axis too, unless GQA groups it.
     if enable_gqa:

@@ -28,6 +28,7 @@ import numpy as np
 from jax import lax
 from jax.typing import ArrayLike
 
+from jaxnets.nn import random
 from jaxnets.nn.functional.convolution import expand, from_channels_last, to_channels_last
 
 __all__ = [
@@ -950,12 +951,13 @@ def _fractional(
     out = fractional_output_size(function, x.shape[1:-1], kernel, output_size, output_ratio)
     expected = (x.shape[0], x.shape[-1], n)
     if _random_samples is None:
-        if key is None:
+        if key is None and random.active() is None:
             raise ValueError(
                 f"{function} needs random numbers: pass key= (a jax.random key) or "
                 f"_random_samples= (uniform [0, 1) draws of shape (N, C, {n}))"
             )
-        samples = jax.random.uniform(key, expected, x.dtype)
+        # torch's own layout (N, C, n): a replayed torch.rand fits it as it is.
+        samples = random.rand(expected, x.dtype, rngs=key, stream="dropout", layout="torch")
     else:
         samples = jnp.asarray(_random_samples).astype(x.dtype)
         # torch reads the first N rows and accepts more.

@@ -1,7 +1,9 @@
 """torch.nn.functional's dropouts: element, channel (``dropout1d/2d/3d``) and alpha variants.
 
-Masks are drawn from a JAX key (``key=``); torch's and JAX's random streams differ, so only
-``training=False`` or ``p`` in ``{0, 1}`` is torch-exact. The arithmetic is torch's: the kept
+Masks come from :mod:`jaxnets.nn.random` (``key=``: a key, an ``nnx.Rngs`` whose ``dropout``
+stream is used, or a stream); torch's and JAX's random streams differ, so only ``training=False``,
+``p`` in ``{0, 1}``, or a replay of torch's draws (``parity.check_port``) is torch-exact. The
+arithmetic is torch's: the kept
 values are multiplied by the scaled mask (``mask / (1 - p)``), and the alpha variants apply
 ``a * x * mask + b`` with torch's constants so that a SELU network keeps zero mean and unit
 variance.
@@ -15,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
+from jaxnets.nn import random
 from jaxnets.nn._args import probability
 
 __all__ = [
@@ -30,14 +33,28 @@ __all__ = [
 _ALPHA = 1.7580993408473766
 
 
+_DRAW_LAYOUT = {"auto": "auto", "channels_last": "channels_last", "channels_first": "torch"}
+
+
+def _draw_layout(layout: str) -> str:
+    if layout not in _DRAW_LAYOUT:
+        raise ValueError(f"layout must be one of {tuple(_DRAW_LAYOUT)}, got {layout!r}")
+    return _DRAW_LAYOUT[layout]
+
+
 def _apply(
-    x: jax.Array, p: float, key: jax.Array | None, mask_shape: tuple[int, ...], alpha: bool
+    x: jax.Array,
+    p: float,
+    key: random.RngSource,
+    mask_shape: tuple[int, ...],
+    alpha: bool,
+    layout: str,
 ) -> jax.Array:
     if p == 1.0:
         return x * jnp.zeros((), x.dtype)
-    if key is None:
+    if key is None and random.active() is None:
         raise ValueError("dropout in training mode needs a random key: pass key=")
-    keep = jax.random.bernoulli(key, 1.0 - p, mask_shape)
+    keep = random.bernoulli(1.0 - p, mask_shape, rngs=key, layout=_draw_layout(layout))
     noise = jnp.broadcast_to(keep.astype(x.dtype), x.shape)
     if not alpha:
         return x * (noise * jnp.asarray(1.0 / (1.0 - p), x.dtype))
@@ -52,9 +69,14 @@ def dropout(
     training: bool = True,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
+    layout: str = "auto",
 ) -> jax.Array:
     """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    ``layout`` only places a replayed torch mask (see :mod:`jaxnets.nn.random`): ``"auto"``
+    follows the check, ``"channels_first"`` says ``input`` has torch's axes, ``"channels_last"``
+    that torch's axis 1 is last here.
 
     >>> dropout(jnp.ones(3), 0.5, training=False).tolist()
     [1.0, 1.0, 1.0]
@@ -63,7 +85,7 @@ def dropout(
     p = probability("dropout", p)
     if not training or p == 0.0:
         return x
-    return _apply(x, p, key, x.shape, alpha=False)
+    return _apply(x, p, key, x.shape, alpha=False, layout=layout)
 
 
 def alpha_dropout(
@@ -72,14 +94,16 @@ def alpha_dropout(
     training: bool = False,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
+    layout: str = "auto",
 ) -> jax.Array:
-    """torch's alpha dropout (for SELU networks), element by element."""
+    """torch's alpha dropout (for SELU networks), element by element (``layout``: see
+    :func:`dropout`)."""
     x = jnp.asarray(input)
     p = probability("dropout", p)
     if not training or p == 0.0:
         return x
-    return _apply(x, p, key, x.shape, alpha=True)
+    return _apply(x, p, key, x.shape, alpha=True, layout=layout)
 
 
 def _channel_mask(x: jax.Array, spatial: int | None, layout: str, name: str) -> tuple[int, ...]:
@@ -111,7 +135,8 @@ def _feature(
     p = probability("dropout", p)
     if not training or p == 0.0:
         return x
-    return _apply(x, p, key, _channel_mask(x, spatial, layout, name), alpha=alpha)
+    mask = _channel_mask(x, spatial, layout, name)
+    return _apply(x, p, key, mask, alpha=alpha, layout=layout)
 
 
 def dropout1d(
@@ -120,7 +145,7 @@ def dropout1d(
     training: bool = True,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
     layout: str = "channels_last",
 ) -> jax.Array:
     """Zero whole channels of ``(N, L, C)`` / ``(L, C)`` input (``channels_first``: torch's)."""
@@ -133,7 +158,7 @@ def dropout2d(
     training: bool = True,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
     layout: str = "channels_last",
 ) -> jax.Array:
     """Zero whole channels of ``(N, H, W, C)`` / ``(H, W, C)`` input."""
@@ -146,7 +171,7 @@ def dropout3d(
     training: bool = True,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
     layout: str = "channels_last",
 ) -> jax.Array:
     """Zero whole channels of ``(N, D, H, W, C)`` / ``(D, H, W, C)`` input."""
@@ -159,7 +184,7 @@ def feature_alpha_dropout(
     training: bool = False,
     inplace: bool = False,
     *,
-    key: jax.Array | None = None,
+    key: random.RngSource = None,
     layout: str = "channels_last",
 ) -> jax.Array:
     """Alpha dropout of whole channels (one draw per sample and channel)."""
