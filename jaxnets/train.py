@@ -413,7 +413,9 @@ def run_chunks(
 
 
 @functools.cache
-def _fit_program(loss_fn, optimizer, plan, n, with_grads, compiler_options, batch_transform):
+def _fit_program(
+    loss_fn, optimizer, plan, n, with_grads, compiler_options, batch_transform, stacked=False
+):
     # The optimiser's state is made inside the training program rather than by a program of
     # its own: every program a process compiles adds to its time to result.
     run_chunk = make_runner(
@@ -430,7 +432,17 @@ def _fit_program(loss_fn, optimizer, plan, n, with_grads, compiler_options, batc
         state = init_loop_state(params, optimizer, key)
         return run_chunk(state, arrays, learning_rate, orders, length=length)
 
-    return jax.jit(fit_run, static_argnames="length", compiler_options=dict(compiler_options))
+    def stacked_run(params, arrays, learning_rate, orders, key, *, length):
+        def one(p: PyTree, a: PyTree) -> Any:
+            return fit_run(p, a, learning_rate, orders, key, length=length)
+
+        return jax.vmap(one)(params, arrays)
+
+    return jax.jit(
+        stacked_run if stacked else fit_run,
+        static_argnames="length",
+        compiler_options=dict(compiler_options),
+    )
 
 
 def fit(
@@ -447,6 +459,7 @@ def fit(
     with_grads: bool = False,
     compiler_options: dict[str, Any] | None = None,
     batch_transform: BatchTransform | None = None,
+    stacked: bool = False,
 ) -> tuple[PyTree, Any]:
     """Train for ``steps`` steps as one jitted chunk of the driver: every experiment's ``train``.
 
@@ -473,6 +486,9 @@ def fit(
       compiler_options: XLA options for the program.
       batch_transform: ``batch_transform(key, batch) -> batch`` applied to each step's batch in
         the step (see :func:`make_runner`; a module-level function: it is a cache key).
+      stacked: ``params`` and ``arrays`` hold independent runs on a leading axis, trained at
+        once by the same program under ``jax.vmap`` (e.g. an ensemble of perturbed starts);
+        every output then has that leading axis.
 
     Returns:
       ``(final_params, losses)`` with ``losses: (steps,)``; with ``with_grads``,
@@ -488,11 +504,13 @@ def fit(
     steps = validate.positive_int(steps, "steps")
     learning_rate = validate.learning_rate(learning_rate)
     arrays = jax.tree.map(to_device, arrays)
-    n = int(jax.tree.leaves(arrays)[0].shape[0]) if plan.batch_size is not None else 0
+    n = int(jax.tree.leaves(arrays)[0].shape[int(stacked)]) if plan.batch_size is not None else 0
     if orders is not None:
         epochs = -(-steps // plan.steps_per_epoch(n))
         orders = to_device(plan_lib.epoch_orders(n, epochs, orders))
     options = tuple(sorted((compiler_options or {}).items()))
-    program = _fit_program(loss_fn, optimizer, plan, n, with_grads, options, batch_transform)
+    program = _fit_program(
+        loss_fn, optimizer, plan, n, with_grads, options, batch_transform, stacked
+    )
     state, outputs = program(params, arrays, learning_rate, orders, key, length=steps)
     return state.train.params, (outputs[0], outputs[2]) if with_grads else outputs[0]

@@ -26,6 +26,17 @@ GC_THRESHOLD = 20_000
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
 
 
+def nonnegative_int(text: str) -> int:
+    """argparse type for ``--members``: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
 def seed_argument(text: str) -> int:
     """argparse type for ``--seed``: an integer that ``torch.manual_seed`` accepts."""
     try:
@@ -118,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=positive_int,
         help="batch size for cnn (tutorial 1) and mlp (N, 64)",
     )
+    parser.add_argument(
+        "--members",
+        type=nonnegative_int,
+        default=8,  # parity.ensemble.MEMBERS, not imported: it loads JAX
+        help="float64 runs from starts perturbed at float32's rounding level, whose spread "
+        "widens the float32 bound where a kink flips (default 8; 0: torch float32's error alone)",
+    )
     parser.add_argument("--json", type=Path, default=Path("parity-out/parity.json"))
     parser.add_argument("--plots", type=Path, default=Path("parity-out"))
     parser.add_argument(
@@ -162,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             dtypes=dtypes,
             device=args.torch_device,
+            members=args.members,
         )
         print(f"ran {name}", file=sys.stderr, flush=True)
     print(report.table(results))
@@ -170,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "steps": args.steps,
         "batch_size": args.batch_size,
         "dtypes": list(dtypes),
+        "members": args.members,
         "torch_device": args.torch_device,
         "compilation_cache": cache.as_dict(),
     }

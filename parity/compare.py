@@ -4,10 +4,22 @@ float64 is the proof of equal algorithms: per step
 ``|L_jax - L_torch| <= 1e-8 |L_torch| + 1e-12 max_t |L_torch|``, and first-step gradients, per
 parameter, ``max|g_jax - g_torch| <= 1e-12 max|g_torch| + 1e-12 max_all|g_torch|``.
 
-float32 runs drift legitimately, so they are judged against the float64 run of the same start:
-JAX float32 must be as close to it as torch float32 is. Losses, per step:
-``|L_jax32 - L_64| <= 10 max_t |L_torch32 - L_64| + 1e-6 |L_64(0)|``; first-step gradients, per
-parameter: ``max|g_jax32 - g_64| <= 10 max|g_torch32 - g_64| + 1e-6 max_all|g_64|``.
+float32 is judged by backward error: a float32 result is right when it is the exact result for
+inputs and parameters perturbed at float32's unit roundoff ``u = 2**-24``. The bound is built from
+two measures of how far such a result may lie from the float64 run of the same start: torch
+float32's own distance, and the spread ``s`` of an ensemble of float64 runs whose inputs and
+parameters carry relative noise of ``u`` (``parity.ensemble``). Losses, per step ``t``:
+``|L_jax32 - L_64| <= 10 max(max_t |L_torch32 - L_64|, s_t) + 1e-6 |L_64(0)|``; first-step
+gradients, per parameter: ``max|g_jax32 - g_64| <= 10 max(max|g_torch32 - g_64|, s) +
+1e-6 max_all|g_64|``. Without an ensemble ``s`` is 0 (torch's error alone).
+
+Why the ensemble: a kink (ReLU, a max-pool tie, clamp, abs, a sort) flips under perturbations
+at rounding level, in either framework, at any seed. On the tutorial CNN (seed 5, batch 64) one
+of 345,600 conv1 pre-activations lies so close to 0 that JAX float32 puts it on the other side of
+the ReLU than float64 while torch float32 does not: a 2% error in one channel's gradient against
+torch's 1e-9, which a rule built from torch's error alone calls a failure. The perturbed float64
+runs flip there too, so the bound widens exactly where a kink sits and stays at rounding level
+elsewhere.
 
 ``max_all`` is the largest entry over every parameter: a parameter whose exact gradient is 0 (a
 conv bias feeding a train-mode BatchNorm) holds pure rounding noise, which no relative rule
@@ -27,7 +39,7 @@ to gradients.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -43,7 +55,9 @@ class Check:
 
     A check that is not ``gating`` is reported but does not decide the verdict: a quality floor
     (e.g. a held-out accuracy) is a property of the tutorial's settings, not of the port.
-    ``bound`` is the largest difference the rule allowed, where it is one number.
+    ``bound`` is the largest difference the rule allowed, where it is one number; a float32 check
+    records ``torch_error`` (torch float32's largest distance from float64) and ``spread`` (the
+    float64 ensemble's, ``None`` without one), so a sweep can count where the ensemble widened it.
     """
 
     quantity: str
@@ -53,6 +67,8 @@ class Check:
     detail: str
     gating: bool = True
     bound: float | None = None
+    torch_error: float | None = None
+    spread: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,14 +96,53 @@ def float64_losses(jax_losses: Any, torch_losses: Any) -> Check:
     return _loss_check(diff, bound, rule, jl, tl, "torch")
 
 
-def float32_losses(jax_losses: Any, torch_losses: Any, reference64: Any) -> Check:
-    """The float32 rule: JAX float32 as close to the float64 run as torch float32 is."""
+def ensemble_spread(members: Any, truth: Any) -> np.ndarray:
+    """Per entry, the largest ``|member - truth|`` over an ensemble's leading axis (NaN where a
+    member is NaN and the truth is not: a perturbation that breaks the run widens nothing)."""
+    members = np.asarray(members, np.float64)
+    truth = np.asarray(truth, np.float64)
+    if members.shape[1:] != truth.shape:
+        raise ValueError(f"ensemble of shape {members.shape} for a value of shape {truth.shape}")
+    if members.shape[0] == 0:
+        return np.zeros_like(truth)
+    diff = np.abs(members - truth[None])
+    return np.where(np.isnan(diff).any(axis=0), 0.0, np.max(np.nan_to_num(diff), axis=0))
+
+
+def float32_losses(
+    jax_losses: Any, torch_losses: Any, reference64: Any, ensemble64: Any = None
+) -> Check:
+    """The float32 rule for a loss trajectory (see the module docstring): JAX float32 as close to
+    the float64 run as torch float32 is, or as the float64 runs of ``ensemble64`` (``[members,
+    steps]``, the perturbed starts) are at each step.
+
+    >>> import numpy as np
+    >>> truth = np.array([1.0, 0.5])
+    >>> torch32 = truth + 1e-8
+    >>> flipped = truth + np.array([0.0, 3e-4])  # a kink flip at step 1
+    >>> float32_losses(flipped, torch32, truth).passed
+    False
+    >>> ensemble = np.stack([truth, truth + np.array([0.0, 2e-4])])
+    >>> float32_losses(flipped, torch32, truth, ensemble).passed
+    True
+    """
     jl, tl, rl = _trajectories(jax_losses, torch_losses, reference64)
-    torch_drift = float(np.max(np.abs(tl - rl)))
+    torch_drift = float(np.max(np.abs(tl - rl))) if tl.size else 0.0
+    spread = np.zeros_like(rl)
+    if ensemble64 is not None:
+        members = np.asarray(ensemble64, np.float64).reshape(-1, rl.size)
+        spread = ensemble_spread(members, rl)
     diff = np.abs(jl - rl)
-    bound = np.full_like(diff, F32_DRIFT_FACTOR * torch_drift + F32_LOSS_FLOOR * abs(rl[0]))
-    rule = f"|L_jax32 - L_64| <= 10*{torch_drift:.3g} + 1e-6|L_64(0)|"
-    return _loss_check(diff, bound, rule, jl, rl, "float64")
+    floor = F32_LOSS_FLOOR * abs(rl[0]) if rl.size else 0.0
+    bound = F32_DRIFT_FACTOR * np.maximum(torch_drift, spread) + floor
+    largest = float(np.max(spread)) if spread.size else 0.0
+    if ensemble64 is None:
+        rule = f"|L_jax32 - L_64| <= 10*{torch_drift:.3g} + 1e-6|L_64(0)|"
+    else:
+        rule = f"|L_jax32 - L_64| <= 10*max({torch_drift:.3g}, s_t<={largest:.3g}) + 1e-6|L_64(0)|"
+    check = _loss_check(diff, bound, rule, jl, rl, "float64")
+    spread_value = None if ensemble64 is None else largest
+    return replace(check, torch_error=torch_drift, spread=spread_value)
 
 
 def _loss_check(diff, bound, rule, jl, other, other_name) -> Check:
@@ -211,18 +266,23 @@ def float32_values(
     torch_values: Mapping[str, Any],
     truth64: Mapping[str, Any],
     *,
+    ensemble64: Mapping[str, Any] | None = None,
     label: str = "value",
     factor: float = F32_DRIFT_FACTOR,
     floor: float = F32_GRAD_FLOOR,
 ) -> list[Check]:
     """The float32 rule for named arrays, judged against float64 values from the same start:
-    ``max|v_jax32 - v_64| <= factor max|v_torch32 - v_64| + floor max_all|v_64|`` per name.
+    ``max|v_jax32 - v_64| <= factor max(max|v_torch32 - v_64|, s) + floor max_all|v_64|`` per
+    name, ``s`` the largest ``|member - v_64|`` of ``ensemble64`` (``{name: [members, *shape]}``,
+    float64 runs from perturbed starts; 0 without it).
 
-    JAX float32 must be as close to the exact value as torch float32 is (within ``factor``):
-    two float32 sums of many terms round differently, each about as far from the truth, so
-    they cannot be held to each other. The floor, over every named array (see
-    :func:`float64_values`), covers an exact value of 0 and a torch that happens to round
-    exactly. ``Check.max_abs_diff`` is ``max|v_jax32 - v_64|``, ``Check.bound`` the bound.
+    JAX float32 must be as close to the exact value as torch float32 is, or as a float64 run
+    from a start perturbed at float32's rounding level is (within ``factor``): two float32 sums
+    of many terms round differently, each about as far from the truth, so they cannot be held
+    to each other, and a kink that flips under such a perturbation moves the exact result
+    itself. The floor, over every named array (see :func:`float64_values`), covers an exact
+    value of 0 and a torch that happens to round exactly. ``Check.max_abs_diff`` is
+    ``max|v_jax32 - v_64|``, ``Check.bound`` the bound.
 
     >>> import numpy as np
     >>> truth = {"w": np.array([1.0, 2.0]), "b": np.array([0.0])}
@@ -235,15 +295,21 @@ def float32_values(
     value w breaks the rule at index (1,): jax 2.01, torch 2.0, float64 2.0 (|d| 0.01 > bound 4e-06)
     """
     jv, tv, rv = _paired(label, jax=jax_values, torch=torch_values, float64=truth64)
+    members = _flatten(ensemble64) if ensemble64 is not None else {}
+    if ensemble64 is not None and sorted(members) != sorted(rv):
+        raise ValueError(f"{label} ensemble names {sorted(members)} differ from {sorted(rv)}")
     scale_all = _largest(rv)
     checks = []
     for name in sorted(rv):
         torch_error = _max_abs(tv[name] - rv[name])
-        bound = factor * torch_error + floor * scale_all
-        rule = f"max|jax32 - 64| <= {factor:g}*{torch_error:.3g} + {floor:g}*{scale_all:.3g}"
+        spread = _max_abs(ensemble_spread(members[name], rv[name])) if members else 0.0
+        bound = factor * max(torch_error, spread) + floor * scale_all
+        drift = f"max({torch_error:.3g}, s={spread:.3g})" if members else f"{torch_error:.3g}"
+        rule = f"max|jax32 - 64| <= {factor:g}*{drift} + {floor:g}*{scale_all:.3g}"
         diff = np.abs(jv[name] - rv[name])
         shown = {"jax": jv[name], "torch": tv[name], "float64": rv[name]}
-        checks.append(_value_check(f"{label} {name}", rule, diff, bound, shown))
+        check = _value_check(f"{label} {name}", rule, diff, bound, shown)
+        checks.append(replace(check, torch_error=torch_error, spread=spread if members else None))
     return checks
 
 
@@ -253,11 +319,14 @@ def float64_gradients(jax_grads: Mapping[str, Any], torch_grads: Mapping[str, An
 
 
 def float32_gradients(
-    jax32: Mapping[str, Any], torch32: Mapping[str, Any], truth64: Mapping[str, Any]
+    jax32: Mapping[str, Any],
+    torch32: Mapping[str, Any],
+    truth64: Mapping[str, Any],
+    ensemble64: Mapping[str, Any] | None = None,
 ) -> list[Check]:
     """:func:`float32_values` for first-step gradients; ``truth64`` is torch's float64 gradient
-    of the same start (all three in jaxnets' layout)."""
-    return float32_values(jax32, torch32, truth64, label="grad")
+    of the same start, ``ensemble64`` the perturbed float64 runs' (all in jaxnets' layout)."""
+    return float32_values(jax32, torch32, truth64, ensemble64=ensemble64, label="grad")
 
 
 def differences(

@@ -169,8 +169,11 @@ class Experiment:
         """The module's batch plan for this run."""
         return self.module.batch_plan(start.batch_size)
 
-    def fit(self, start: JaxInputs, steps: int) -> tuple[PyTree, np.ndarray]:
-        """The jaxnets run: the module's loss and optimiser through the one driver.
+    def fit(
+        self, start: JaxInputs, steps: int, *, stacked: bool = False
+    ) -> tuple[PyTree, np.ndarray]:
+        """The jaxnets run: the module's loss and optimiser through the one driver (``stacked``:
+        ``start``'s parameters and training arrays hold runs on a leading axis, run at once).
 
         Returns:
           ``(final_params, losses)`` with one loss per optimiser step.
@@ -182,6 +185,7 @@ class Experiment:
             learning_rate=self.module.DEFAULTS.learning_rate,
             batch_size=start.batch_size,
             orders=start.orders,
+            stacked=stacked,
             **{self.steps_meaning: steps},
         )
         return params, np.asarray(losses)

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import torch
 
-from parity import compare, convert
+from parity import compare, convert, ensemble
 from parity.experiments import Experiment, JaxInputs, LessonExperiment, to_device
 from parity.torch_ref import Reference
 
@@ -100,11 +100,17 @@ def run_jax(experiment: Experiment, reference: Reference, start: JaxInputs, step
     """Run the jaxnets side from ``start`` (``reference`` converted by ``jax_inputs``). Returns
     ``(losses, first-step grads, metrics)``, the grads keyed like ``reference.grads``."""
     final_params, losses = experiment.fit(start, steps)
-    grads = jax.tree.map(np.asarray, experiment.first_grads(start))
-    if not isinstance(grads, Mapping):  # a single array (the linear tutorial's w): its torch name
-        grads = {next(iter(reference.grads)): grads}
+    grads = _as_named(experiment.first_grads(start), reference)
     metrics = experiment.metrics(final_params, start)
     return losses.reshape(-1), grads, metrics
+
+
+def _as_named(grads: Any, reference: Reference) -> Any:
+    """Gradients as NumPy; a single array (the linear tutorial's ``w``) under its torch name."""
+    grads = jax.tree.map(np.asarray, grads)
+    if not isinstance(grads, Mapping):
+        grads = {next(iter(reference.grads)): grads}
+    return grads
 
 
 def torch_grads_in_jax_layout(
@@ -118,7 +124,34 @@ def torch_grads_in_jax_layout(
     return converted
 
 
-def layer_check(experiment: Experiment, reference: Reference, dtype: str, device: str):
+def ensemble64(
+    experiment: Experiment, start64: JaxInputs, reference: Reference, steps: int, members: int
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The float32 rule's ensemble for an experiment: ``members`` float64 jaxnets runs from
+    ``start64`` with its parameters and training data perturbed at float32's rounding level
+    (``parity.ensemble``): the training runs at once (the driver's program under ``jax.vmap``),
+    the first-step gradients one member after another.
+
+    Returns:
+      ``(losses [members, steps], {parameter: first-step gradients [members, ...]})``.
+    """
+    params, train = ensemble.perturbed(
+        (start64.params, start64.data.train), jax.random.key(0), members
+    )
+    stacked = start64._replace(params=params, data=start64.data._replace(train=train))
+    _, losses = experiment.fit(stacked, steps, stacked=True)
+    grads = []
+    for m in range(members):
+        params_m, train_m = ensemble.member((params, train), m)
+        start = start64._replace(params=params_m, data=start64.data._replace(train=train_m))
+        grads.append(_as_named(experiment.first_grads(start), reference))
+    stack = jax.tree.map(lambda *g: np.stack([np.asarray(x) for x in g]), *grads)
+    return np.asarray(losses).reshape(members, -1), stack
+
+
+def layer_check(
+    experiment: Experiment, reference: Reference, dtype: str, device: str, members: int
+):
     """``parity.check_port`` on the first step: the torch module and the experiment's ``MODEL``
     from the reference's initial weights, every module's output and every gradient compared, so
     a broken port names its first diverging layer."""
@@ -142,6 +175,7 @@ def layer_check(experiment: Experiment, reference: Reference, dtype: str, device
         loss=experiment.loss,
         dtype=dtype,
         channels_last=bool(experiment.channels_last),
+        members=members,
     )
     divergence = report.first_divergence
     detail = (
@@ -197,12 +231,14 @@ def run(
     batch_size: int | None = None,
     dtypes: tuple[str, ...] = ("float64", "float32"),
     device: str = "cpu",
+    members: int = ensemble.MEMBERS,
     **overrides: Any,
 ) -> list[Result]:
     """Run ``experiment`` in each dtype; float32 is judged against the float64 torch run, so the
-    float64 reference runs whenever float32 is asked for."""
+    float64 reference runs whenever float32 is asked for, and by the spread of ``members``
+    perturbed float64 runs (:func:`ensemble64`; 0: torch float32's error alone)."""
     if isinstance(experiment, LessonExperiment):
-        return run_lessons(experiment, seed=seed, dtypes=dtypes, device=device)
+        return run_lessons(experiment, seed=seed, dtypes=dtypes, device=device, members=members)
     steps = experiment.default_steps if steps is None else steps
     if not experiment.batch_size_option:
         batch_size = None
@@ -228,14 +264,17 @@ def run(
             loss_check = compare.float64_losses(jax_losses, ref.losses)
             grad_checks = compare.float64_gradients(jax_grads, torch_grads)
         else:
-            loss_check = compare.float32_losses(jax_losses, ref.losses, ref64.losses)
-            grad_checks = compare.float32_gradients(jax_grads, torch_grads, truth64)
+            ens_losses, ens_grads = (
+                ensemble64(experiment, start64, ref64, steps, members) if members else (None, None)
+            )
+            loss_check = compare.float32_losses(jax_losses, ref.losses, ref64.losses, ens_losses)
+            grad_checks = compare.float32_gradients(jax_grads, torch_grads, truth64, ens_grads)
         grad_abs, grad_rel = compare.differences(jax_grads, torch_grads)
         extra_checks = metric_checks(
             experiment, seed=seed, steps=steps, jax_metrics=metrics, torch_metrics=ref.metrics
         )
         if experiment.torch_model is not None:
-            extra_checks.append(layer_check(experiment, ref, dtype, device))
+            extra_checks.append(layer_check(experiment, ref, dtype, device, members))
         results.append(
             Result(
                 experiment=experiment.name,
@@ -257,10 +296,16 @@ def run(
 
 
 def run_lessons(
-    experiment: LessonExperiment, *, seed: int, dtypes: tuple[str, ...], device: str
+    experiment: LessonExperiment,
+    *,
+    seed: int,
+    dtypes: tuple[str, ...],
+    device: str,
+    members: int = ensemble.MEMBERS,
 ) -> list[Result]:
     """Compare every named lesson result by the gradient rules of ``compare`` (float32 against
-    the float64 torch lessons of the same draws, run whenever float32 is asked for)."""
+    the float64 torch lessons of the same draws, run whenever float32 is asked for, and the
+    lessons run in float64 from ``members`` perturbed inputs)."""
     torch64 = experiment.run_torch(seed, dtype=torch.float64, device=device)
     results = []
     for dtype in dtypes:
@@ -278,9 +323,13 @@ def run_lessons(
         else:
             truth = torch64[1]
             truth_losses = np.array([float(truth[k]) for k in experiment.loss_keys])
-            checks = compare.float32_values(jax_values, torch_values, truth)
+            spread, spread_losses = None, None
+            if members:
+                spread = _lesson_ensemble(experiment, torch64[0], members)
+                spread_losses = {"": np.stack([spread[k] for k in experiment.loss_keys], -1)}
+            checks = compare.float32_values(jax_values, torch_values, truth, ensemble64=spread)
             (loss_check,) = compare.float32_values(
-                {"": jax_losses}, {"": torch_losses}, {"": truth_losses}
+                {"": jax_losses}, {"": torch_losses}, {"": truth_losses}, ensemble64=spread_losses
             )
         loss_check = dataclasses.replace(loss_check, quantity="losses")
         value_abs, value_rel = compare.differences(jax_values, torch_values)
@@ -305,6 +354,18 @@ def run_lessons(
             )
         )
     return results
+
+
+def _lesson_ensemble(
+    experiment: LessonExperiment, inputs64: dict, members: int
+) -> dict[str, np.ndarray]:
+    """Every lesson result from ``members`` perturbations of the float64 inputs, stacked."""
+    stacked = ensemble.perturbed(to_device(inputs64), jax.random.key(0), members)
+    runs = [
+        jax.tree.map(np.asarray, experiment.lessons(ensemble.member(stacked, m)))
+        for m in range(members)
+    ]
+    return {k: np.stack([np.asarray(r[k], np.float64) for r in runs]) for k in runs[0]}
 
 
 @dataclass(frozen=True)

@@ -133,11 +133,12 @@ def fit_experiment(
     key: jax.Array | None = None,
     orders: Any = None,
     batch_transform: BatchTransform | None = None,
+    stacked: bool = False,
 ) -> tuple[PyTree, jax.Array]:
     """``experiment``'s loss, optimiser, batch plan and compiler options through
     :func:`jaxnets.train.fit`, for ``steps`` optimiser steps or ``epochs`` passes over ``arrays``
     (each batch through ``batch_transform(key, batch)`` in the step when given, e.g. the
-    experiment's ``augment``).
+    experiment's ``augment``); ``stacked``: runs on a leading axis, trained at once.
 
     Returns:
       ``(final_params, losses)`` with one loss per step.
@@ -146,7 +147,7 @@ def fit_experiment(
         raise ValueError("pass exactly one of steps or epochs")
     plan = experiment.batch_plan(batch_size)
     if epochs is not None:
-        n = int(jnp.shape(jax.tree.leaves(arrays)[0])[0])
+        n = int(jnp.shape(jax.tree.leaves(arrays)[0])[int(stacked)])
         steps = validate.positive_int(epochs, "epochs") * plan.check(n).steps_per_epoch(n)
     return fit(
         experiment.loss_fn,
@@ -160,6 +161,7 @@ def fit_experiment(
         orders=orders,
         compiler_options=getattr(experiment, "COMPILER_OPTIONS", None),
         batch_transform=batch_transform,
+        stacked=stacked,
     )
 
 

@@ -140,7 +140,9 @@ class Replay:
 
     def _where(self) -> str:
         path = self.locate()
-        return "the port" if path is None else f"the port's {_module(path)}"
+        if path is None:
+            return "the port"
+        return "the port's root module" if path == "" else f"the port's module {path!r}"
 
     def _fail(self, asked: str, why: str) -> ReplayError:
         at = f" ({self.label})" if self.label else ""
@@ -258,7 +260,12 @@ def key_from(source: RngSource, stream: str = "default", what: str = "this draw"
 
 
 def _float_dtype(dtype: DTypeLike | None) -> Any:
-    return jnp.result_type(float) if dtype is None else jnp.dtype(dtype)
+    return jnp.result_type(float) if dtype is None else _canonical(dtype)
+
+
+def _canonical(dtype: DTypeLike) -> Any:
+    """``dtype`` as JAX gives it now (int64 is int32 without ``jax_enable_x64``)."""
+    return jax.dtypes.canonicalize_dtype(jnp.dtype(dtype))
 
 
 def _draw(
@@ -403,7 +410,7 @@ def randint(
     layout: Layout = "auto",
 ) -> jax.Array:
     """``torch.randint(low, high, shape)``: integers in ``[low, high)``."""
-    shape, dtype = tuple(shape), jnp.dtype(dtype)
+    shape, dtype = tuple(shape), _canonical(dtype)
     return _draw(
         "randint",
         shape,
@@ -418,7 +425,7 @@ def randperm(
     n: int, dtype: DTypeLike = int, *, rngs: RngSource = None, stream: str = "default"
 ) -> jax.Array:
     """``torch.randperm(n)``: a random permutation of ``0 .. n-1``."""
-    dtype = jnp.dtype(dtype)
+    dtype = _canonical(dtype)
     return _draw(
         "randperm",
         (int(n),),
@@ -459,4 +466,4 @@ def multinomial(
 
         return jax.vmap(one)(keys, rows).reshape(shape)
 
-    return _draw("multinomial", shape, jnp.dtype(int), [], "torch", fresh)
+    return _draw("multinomial", shape, _canonical(int), [], "torch", fresh)

@@ -21,7 +21,7 @@ from flax import nnx
 from jaxnets import losses as jax_losses
 from jaxnets import nn
 from jaxnets._arrays import to_device
-from parity import optim_map
+from parity import ensemble, optim_map
 from parity.port import jax_side, report, torch_side
 from parity.port.draws import Draws
 from parity.port.jax_side import StructureError
@@ -219,6 +219,7 @@ def check_port(
     steps: int = 1,
     dtype: DTypeName = "both",
     channels_last: bool = False,
+    members: int = ensemble.MEMBERS,
 ) -> PortReport:
     """Train ``torch_module`` and its NNX port side by side and judge every step's numbers.
 
@@ -240,7 +241,11 @@ def check_port(
       dtype: ``"float64"`` (the proof of equal algorithms), ``"float32"`` (judged against the
         float64 run, which it then also needs from torch) or ``"both"``.
       channels_last: float inputs of rank >= 3 go to the JAX model as ``(N, *spatial, C)``, and
-        torch's per-module outputs of rank >= 3 are compared after the same move.
+        torch's per-module outputs of rank >= 3 are compared after the same move (and so are
+        its random draws, where the port's draw does not say its layout).
+      members: the float32 rule's ensemble: float64 runs of the port from starts perturbed at
+        float32's rounding level, whose spread widens the float32 bound where a kink flips
+        (``parity.compare``); 0 judges float32 by torch float32's error alone.
 
     Returns:
       A :class:`PortReport`: ``passed``, ``first_divergence``, a row per module output,
@@ -255,6 +260,8 @@ def check_port(
       ValueError: inputs in the wrong layout, bad arguments.
     """
     dtypes = _dtypes(dtype)
+    if isinstance(members, bool) or not isinstance(members, int) or members < 0:
+        raise ValueError(f"members must be a non-negative integer, got {members!r}")
     batches = _batches(batch, steps, has_target=loss is not None)
     torch_loss, jax_loss = _loss_pair(loss, loss_kwargs)
     if optimizer is None and (scheduler is not None or steps > 1):
@@ -279,13 +286,7 @@ def check_port(
         rows: list[report.Row] = []
         loss_log: dict[str, dict[str, list[float]]] = {}
         for d in dtypes:
-            jax_batches = [
-                (
-                    tuple(_jax_value(x, d, channels_last) for x in inputs),
-                    _jax_value(target, d, channels_last=False),
-                )
-                for inputs, target in batches
-            ]
+            jax_batches = _jax_batches(batches, d, channels_last)
             jax_run = jax_side.train(
                 models[d],
                 jax_batches,
@@ -296,12 +297,53 @@ def check_port(
                 label=d,
             )
             run = torch_runs[d]
-            rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last)
+            ensemble = None
+            if d == "float32" and members:
+                ensemble = _ensemble_run(
+                    jax_module,
+                    torch_module,
+                    batches,
+                    jax_loss,
+                    tx,
+                    torch_runs,
+                    channels_last,
+                    members,
+                )
+            rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last, ensemble)
             loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}
     return PortReport(rows, loss_log)
 
 
-def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[report.Row]:
+def _ensemble_run(
+    jax_module, torch_module, batches, jax_loss, tx, torch_runs, channels_last, members
+) -> jax_side.JaxRun:
+    """The float32 rule's ensemble: ``members`` float64 runs of the port from starts perturbed
+    at float32's rounding level, with torch's float64 draws (``parity.ensemble``)."""
+    model = jax_side.prepared(jax_module, _start_state(torch_module, "float64"), "float64")
+    jax_batches = _jax_batches(batches, "float64", channels_last)
+    return jax_side.train(
+        model,
+        jax_batches,
+        jax_loss,
+        tx,
+        torch_runs["float64"].draws,
+        channels_last=channels_last,
+        label="float64 ensemble",
+        members=members,
+    )
+
+
+def _jax_batches(batches, dtype: str, channels_last: bool):
+    return [
+        (
+            tuple(_jax_value(x, dtype, channels_last) for x in inputs),
+            _jax_value(target, dtype, channels_last=False),
+        )
+        for inputs, target in batches
+    ]
+
+
+def _judge(dtype, run, jax_run, truth, leaves, channels_last, ensemble=None) -> list[report.Row]:
     """Every row of one dtype run, in the order the report reads them."""
     torch_outputs = _channels_last(run.outputs) if channels_last else run.outputs
     sides = [jax_run.outputs, torch_outputs]
@@ -313,6 +355,11 @@ def _judge(dtype, run, jax_run, truth, leaves, channels_last) -> list[report.Row
         grads.append(truth.grads)
         buffers.append(truth.buffers)
         losses.append(truth.losses)
+        if ensemble is not None:
+            sides.append(ensemble.outputs)
+            grads.append(ensemble.grads)
+            buffers.append(ensemble.buffers)
+            losses.append(ensemble.losses)
     steps = len(run.losses)
     return [
         *report.output_rows(dtype, run.order, leaves, sides),
@@ -334,6 +381,7 @@ def assert_port(
     steps: int = 1,
     dtype: DTypeName = "both",
     channels_last: bool = False,
+    members: int = ensemble.MEMBERS,
 ) -> PortReport:
     """:func:`check_port` (same arguments), raising when the port breaks any rule.
 
@@ -355,6 +403,7 @@ def assert_port(
         steps=steps,
         dtype=dtype,
         channels_last=channels_last,
+        members=members,
     )
     first = result.first_divergence
     if first is not None:

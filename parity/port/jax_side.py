@@ -28,6 +28,7 @@ from flax import nnx
 
 from jaxnets import nn
 from jaxnets.nn import random
+from parity import ensemble
 from parity.port.draws import StepDraws
 
 Batch = tuple[tuple[Any, ...], Any]
@@ -227,38 +228,81 @@ def train(
     *,
     channels_last: bool = False,
     label: str = "",
+    members: int = 0,
+    seed: int = 0,
 ) -> JaxRun:
     """Train a copy of ``module`` one compiled step per batch, replaying each step's ``draws``
-    (torch's, cast to the run's dtype); record what ``JaxRun`` holds."""
+    (torch's, cast to the run's dtype); record what ``JaxRun`` holds.
+
+    With ``members > 0`` it trains that many copies at once (``jax.vmap``), each from a start
+    whose parameters, state, inputs and draws carry relative noise of float32's unit roundoff
+    (``parity.ensemble``, keyed by ``seed``): every array of the ``JaxRun`` then has a leading
+    member axis. Run in float64, this is the ensemble of the float32 rule.
+    """
     paths = param_paths(module)
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
     flat = dict(nnx.to_flat_state(param_state))
     params = {name: flat[path].get_value() for name, path in paths.items()}
-    opt_state = tx.init(params) if tx is not None else None
     dtype = _float_dtype(params)
-    step = jax.jit(
-        functools.partial(_train_step, graphdef, paths, loss_fn, tx, channels_last),
-        static_argnums=(0, 1),
-    )
+    key = jax.random.key(seed)
+    if members:
+        key, start = jax.random.split(key)
+        params, rest = ensemble.perturbed((params, rest), start, members)
+    init = jax.vmap(tx.init) if members and tx is not None else getattr(tx, "init", None)
+    opt_state = init(params) if init is not None else None
+    step = _compiled_step(graphdef, paths, loss_fn, tx, channels_last, bool(members))
     losses, first_grads, first_outputs = [], None, None
     for index, ((inputs, target), step_draws) in enumerate(zip(batches, draws, strict=True)):
         values = tuple(_draw_value(v, dtype) for v in step_draws.values)
+        arrays = (inputs, target, values)
+        if members:
+            key, noise = jax.random.split(key)
+            arrays = ensemble.perturbed(arrays, noise, members)
         try:
             params, rest, opt_state, loss, grads, outputs = step(
-                tuple(step_draws.recorded), label, params, rest, opt_state, inputs, target, values
+                tuple(step_draws.recorded), label, params, rest, opt_state, *arrays
             )
         except random.ReplayError as error:
             raise random.ReplayError(f"step {index}: {error}") from None
-        losses.append(float(loss))
+        losses.append(np.asarray(loss, np.float64))
         if first_grads is None:
             first_grads = grads
             first_outputs = {p: [np.asarray(a) for a in arrays] for p, arrays in outputs.items()}
     # The protocol's own state_dict turns the gradients into torch's layouts.
-    grads_torch = nn.state_dict(nnx.merge(graphdef, _state(first_grads, paths), rest))
-    final = nn.state_dict(nnx.merge(graphdef, _state(params, paths), rest))
+    if not members:
+        grads_torch, final = _torch_layout(graphdef, paths, first_grads, params, rest)
+    else:
+        per_member = [
+            _torch_layout(graphdef, paths, *ensemble.member((first_grads, params, rest), m))
+            for m in range(members)
+        ]
+        grads_torch, final = (
+            {k: np.stack([part[i][k] for part in per_member]) for k in per_member[0][i]}
+            for i in (0, 1)
+        )
     return JaxRun(
-        np.asarray(losses, np.float64),
+        np.stack(losses, axis=-1),
         {name: grads_torch[name] for name in paths},
         first_outputs,
         {k: v for k, v in final.items() if k not in paths},
     )
+
+
+def _torch_layout(graphdef, paths, grads, params, rest) -> tuple[dict, dict]:
+    """``(gradients, final state)`` as torch-named, torch-layout state dicts."""
+    grads_torch = nn.state_dict(nnx.merge(graphdef, _state(grads, paths), rest))
+    final = nn.state_dict(nnx.merge(graphdef, _state(params, paths), rest))
+    return grads_torch, final
+
+
+def _compiled_step(graphdef, paths, loss_fn, tx, channels_last: bool, vmapped: bool):
+    """The jit-compiled training step (vmapped over an ensemble's leading axis when asked);
+    the draws' descriptions and the run's label are static, their values arguments."""
+
+    def run(recorded, label, *arrays):
+        body = functools.partial(
+            _train_step, graphdef, paths, loss_fn, tx, channels_last, recorded, label
+        )
+        return jax.vmap(body)(*arrays) if vmapped else body(*arrays)
+
+    return jax.jit(run, static_argnums=(0, 1))

@@ -221,14 +221,23 @@ def _judge_arrays(
             {name: arrays[0]}, {name: arrays[1]}, label=label, rtol=rtol, floor=0.0
         )
     else:
+        ensemble = {name: arrays[3]} if len(arrays) > 3 else None
         (check,) = compare.float32_values(
-            {name: arrays[0]}, {name: arrays[1]}, {name: arrays[2]}, label=label
+            {name: arrays[0]},
+            {name: arrays[1]},
+            {name: arrays[2]},
+            ensemble64=ensemble,
+            label=label,
         )
     return check
 
 
 def _shapes_differ(arrays: Sequence[np.ndarray]) -> str | None:
-    shapes = [a.shape for a in arrays]
+    """Whether ``(jax, torch[, float64[, ensemble]])`` differ in shape (an ensemble's after its
+    member axis)."""
+    shapes = [a.shape for a in arrays[:3]]
+    if len(arrays) > 3:
+        shapes.append(arrays[3].shape[1:])
     if len(set(shapes)) == 1:
         return None
     sides = ("jax", "torch", "float64")
@@ -243,8 +252,8 @@ def output_rows(
 ) -> list[Row]:
     """Per module (torch execution order) and per call, the first-step output rows.
 
-    ``outputs`` is ``(jax, torch[, float64 truth])``, each ``{path: [array per output leaf of
-    each call]}``.
+    ``outputs`` is ``(jax, torch[, float64 truth[, float64 ensemble]])``, each ``{path: [array
+    per output leaf of each call]}`` (an ensemble's arrays with a leading member axis).
     """
     rows = []
     for path in order:
@@ -321,8 +330,10 @@ def _first_failing_step(judge: Callable[[np.ndarray], compare.Check], jax, refer
 
 
 def loss_row(dtype: str, losses: Sequence[np.ndarray]) -> Row:
-    """The loss-trajectory row: ``losses = (jax, torch[, float64 truth])``."""
+    """The loss-trajectory row: ``losses = (jax, torch[, float64 truth[, ensemble]])``, the
+    ensemble ``[members, steps]``."""
     jax, torch, *truth = (np.asarray(a, np.float64) for a in losses)
+    ensemble = truth[1] if len(truth) > 1 else None
     if dtype == "float64":
 
         def judge(trial: np.ndarray) -> compare.Check:
@@ -331,9 +342,9 @@ def loss_row(dtype: str, losses: Sequence[np.ndarray]) -> Row:
     else:
 
         def judge(trial: np.ndarray) -> compare.Check:
-            return compare.float32_losses(trial, torch, truth[0])
+            return compare.float32_losses(trial, torch, truth[0], ensemble)
 
     check = judge(jax)
     reference = truth[0] if truth else torch
     step = 0 if check.passed else _first_failing_step(judge, jax, reference)
-    return _row(check, dtype, "loss", "loss", step, (jax, torch, *truth), at=(step,))
+    return _row(check, dtype, "loss", "loss", step, (jax, torch, *truth[:1]), at=(step,))
