@@ -15,8 +15,8 @@ import torch
 from flax import nnx
 
 from jaxnets import nn
-from parity import assert_port, check_port, load_torch, optim_map, to_torch
 from jaxnets.nn.random import ReplayError
+from parity import assert_port, check_port, load_torch, optim_map, to_torch
 from parity.port import StructureError
 
 
