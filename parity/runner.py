@@ -17,12 +17,6 @@ from parity.experiments import Experiment, JaxInputs, LessonExperiment, to_devic
 from parity.torch_ref import Reference
 
 TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-# A fixed float32 gradient tolerance between the two frameworks, ``max|g_jax32 - g_torch32| <=
-# 1e-5 max|g_torch32|``: the sweep reports against it too, to show why the rule is judged
-# against float64 instead (large batches break it with honest sums).
-FIXED_F32_GRAD_RTOL = 1e-5
-
-
 DETERMINISTIC_GPU = "--xla_gpu_deterministic_ops=true"
 
 
@@ -370,48 +364,83 @@ def _lesson_ensemble(
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One batch size of :func:`float32_gradient_sweep`: the worst parameter over all seeds under
-    the float32 gradient rule (``max|g_jax32 - g_64|`` over its bound) and under
-    ``FIXED_F32_GRAD_RTOL``; a ratio above 1 fails. ``failed_runs`` counts runs failing any
-    gating check."""
+    """One batch size of :func:`float32_sweep`, over all seeds.
+
+    Under the rule (the float64 ensemble's spread in the bound) and under the old rule (torch
+    float32's error alone, ``members=0``), from the same runs: the worst first-step gradient or
+    loss over its bound (``worst_ratio``, above 1 fails) and where, and the runs that fail
+    (gradients and losses). ``widened_runs`` counts the runs where the ensemble's spread
+    exceeded torch float32's error for some gradient or loss, i.e. where it widened the bound.
+    """
 
     batch_size: int
     runs: int
     worst_ratio: float
     worst: str
-    worst_fixed_ratio: float
-    worst_fixed: str
+    widened_runs: int
     failed_runs: int
+    old_worst_ratio: float
+    old_worst: str
+    old_failed_runs: int
 
 
-def float32_gradient_sweep(
+def _ratios(check: compare.Check, floor: float) -> tuple[float, float]:
+    """``(ratio under the rule, ratio under torch's error alone)`` of a float32 check whose
+    bound is ``10 * max(torch_error, spread) + floor``."""
+    torch_error = check.torch_error or 0.0
+    spread = check.spread or 0.0
+    new = _ratio(check.max_abs_diff, compare.F32_DRIFT_FACTOR * max(torch_error, spread) + floor)
+    old = _ratio(check.max_abs_diff, compare.F32_DRIFT_FACTOR * torch_error + floor)
+    return new, old
+
+
+def float32_sweep(
     experiment: Experiment,
     *,
     seeds: Iterable[int],
     batch_sizes: Iterable[int],
     steps: int = 5,
+    members: int = ensemble.MEMBERS,
 ) -> list[SweepRow]:
     """Run ``experiment`` in float32 for every seed and batch size and report, per batch size,
-    how close the first-step gradients came to failing their rule, and a fixed tolerance."""
+    how close the first-step gradients and the loss trajectory came to failing the rule, with
+    and without the float64 ensemble (see :class:`SweepRow`)."""
     rows = []
     for batch_size in batch_sizes:
-        worst, worst_fixed, failed, runs = (0.0, ""), (0.0, ""), 0, 0
+        worst, old_worst = (0.0, ""), (0.0, "")
+        runs = widened = failed = old_failed = 0
         for seed in seeds:
             (result,) = run(
-                experiment, seed=seed, steps=steps, batch_size=batch_size, dtypes=("float32",)
+                experiment,
+                seed=seed,
+                steps=steps,
+                batch_size=batch_size,
+                dtypes=("float32",),
+                members=members,
             )
             runs += 1
-            failed += not result.passed
+            run_new = run_old = 0.0
+            run_widened = False
             for check in result.checks:
-                if not check.quantity.startswith("grad "):
+                drift = compare.F32_DRIFT_FACTOR * max(
+                    check.torch_error or 0.0, check.spread or 0.0
+                )
+                if check.quantity.startswith("grad "):
+                    floor = (check.bound or 0.0) - drift  # the rule's floor over all parameters
+                    where = f"seed {seed} {check.quantity.split(' ', 1)[1]}"
+                elif check.quantity == "losses":
+                    floor = compare.F32_LOSS_FLOOR * abs(float(result.float64_reference[0]))
+                    where = f"seed {seed} loss"
+                else:
                     continue
-                param = check.quantity.split(" ", 1)[1]
-                where = f"seed {seed} {param}"
-                ratio = _ratio(check.max_abs_diff, check.bound or 0.0)
-                fixed = _ratio(result.grad_rel_diff[param], FIXED_F32_GRAD_RTOL)
-                worst = max(worst, (ratio, where))
-                worst_fixed = max(worst_fixed, (fixed, where))
-        rows.append(SweepRow(batch_size, runs, *worst, *worst_fixed, failed))
+                new, old = _ratios(check, floor)
+                run_widened |= (check.spread or 0.0) > (check.torch_error or 0.0)
+                worst, old_worst = max(worst, (new, where)), max(old_worst, (old, where))
+                run_new, run_old = max(run_new, new), max(run_old, old)
+            widened += run_widened
+            failed += not result.passed
+            old_failed += run_old > 1
+        rows.append(SweepRow(batch_size, runs, *worst, widened, failed, *old_worst, old_failed))
     return rows
 
 
