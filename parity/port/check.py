@@ -168,7 +168,7 @@ def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.nd
 
 
 def _run_torch(
-    torch_module, batches, loss_fn, optimizer, scheduler, dtype: str, replay
+    torch_module, batches, loss_fn, optimizer, scheduler, dtype: str, replay, every_step
 ) -> torch_side.TorchRun:
     """The torch run in ``dtype``, recording its random draws, or replaying ``replay`` (another
     run's); the caller's objects are restored after it."""
@@ -179,10 +179,12 @@ def _run_torch(
     ]
     draws = Draws(torch_module, replay, label=dtype)
     with torch_side.borrowed(torch_module, optimizer, scheduler, torch_dtype):
-        return torch_side.train(torch_module, cast, loss_fn, optimizer, scheduler, draws)
+        return torch_side.train(
+            torch_module, cast, loss_fn, optimizer, scheduler, draws, every_step
+        )
 
 
-def _run_torch_all(torch_module, batches, loss_fn, optimizer, scheduler, dtypes):
+def _run_torch_all(torch_module, batches, loss_fn, optimizer, scheduler, dtypes, every_step):
     """Every torch run, the first recording the draws and the others replaying them; torch's
     random state is the same at the start of each and restored after them."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
@@ -193,7 +195,7 @@ def _run_torch_all(torch_module, batches, loss_fn, optimizer, scheduler, dtypes)
             torch.random.set_rng_state(state)
             replay = next(iter(runs.values())).draws if runs else None
             runs[dtype] = _run_torch(
-                torch_module, batches, loss_fn, optimizer, scheduler, dtype, replay
+                torch_module, batches, loss_fn, optimizer, scheduler, dtype, replay, every_step
             )
     return runs
 
@@ -220,6 +222,7 @@ def check_port(
     dtype: DTypeName = "both",
     channels_last: bool = False,
     members: int = ensemble.MEMBERS,
+    layers: Literal["first", "every"] = "first",
 ) -> PortReport:
     """Train ``torch_module`` and its NNX port side by side and judge every step's numbers.
 
@@ -246,6 +249,9 @@ def check_port(
       members: the float32 rule's ensemble: float64 runs of the port from starts perturbed at
         float32's rounding level, whose spread widens the float32 bound where a kink flips
         (``parity.compare``); 0 judges float32 by torch float32's error alone.
+      layers: compare every module's output at the first step (``"first"``) or at every step
+        (``"every"``: a port that drifts only once training has moved the weights is named at
+        the step and layer where it starts).
 
     Returns:
       A :class:`PortReport`: ``passed``, ``first_divergence``, a row per module output,
@@ -260,6 +266,9 @@ def check_port(
       ValueError: inputs in the wrong layout, bad arguments.
     """
     dtypes = _dtypes(dtype)
+    if layers not in ("first", "every"):
+        raise ValueError(f"layers must be 'first' or 'every', got {layers!r}")
+    every_step = layers == "every"
     if isinstance(members, bool) or not isinstance(members, int) or members < 0:
         raise ValueError(f"members must be a non-negative integer, got {members!r}")
     batches = _batches(batch, steps, has_target=loss is not None)
@@ -280,7 +289,7 @@ def check_port(
             d: jax_side.prepared(jax_module, _start_state(torch_module, d), d) for d in dtypes
         }
         torch_runs = _run_torch_all(
-            torch_module, batches, torch_loss, optimizer, scheduler, torch_dtypes
+            torch_module, batches, torch_loss, optimizer, scheduler, torch_dtypes, every_step
         )
         leaves = {p for p, m in torch_module.named_modules() if next(m.children(), None) is None}
         rows: list[report.Row] = []
@@ -295,42 +304,28 @@ def check_port(
                 torch_runs[d].draws,
                 channels_last=channels_last,
                 label=d,
+                every_step=every_step,
             )
             run = torch_runs[d]
             ensemble = None
             if d == "float32" and members:
-                ensemble = _ensemble_run(
-                    jax_module,
-                    torch_module,
-                    batches,
+                model64 = models.get("float64") or jax_side.prepared(
+                    jax_module, _start_state(torch_module, "float64"), "float64"
+                )
+                ensemble = jax_side.train(
+                    model64,
+                    _jax_batches(batches, "float64", channels_last),
                     jax_loss,
                     tx,
-                    torch_runs,
-                    channels_last,
-                    members,
+                    torch_runs["float64"].draws,
+                    channels_last=channels_last,
+                    label="float64 ensemble",
+                    members=members,
+                    every_step=every_step,
                 )
             rows += _judge(d, run, jax_run, torch_runs["float64"], leaves, channels_last, ensemble)
             loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}
     return PortReport(rows, loss_log)
-
-
-def _ensemble_run(
-    jax_module, torch_module, batches, jax_loss, tx, torch_runs, channels_last, members
-) -> jax_side.JaxRun:
-    """The float32 rule's ensemble: ``members`` float64 runs of the port from starts perturbed
-    at float32's rounding level, with torch's float64 draws (``parity.ensemble``)."""
-    model = jax_side.prepared(jax_module, _start_state(torch_module, "float64"), "float64")
-    jax_batches = _jax_batches(batches, "float64", channels_last)
-    return jax_side.train(
-        model,
-        jax_batches,
-        jax_loss,
-        tx,
-        torch_runs["float64"].draws,
-        channels_last=channels_last,
-        label="float64 ensemble",
-        members=members,
-    )
 
 
 def _jax_batches(batches, dtype: str, channels_last: bool):
@@ -345,13 +340,17 @@ def _jax_batches(batches, dtype: str, channels_last: bool):
 
 def _judge(dtype, run, jax_run, truth, leaves, channels_last, ensemble=None) -> list[report.Row]:
     """Every row of one dtype run, in the order the report reads them."""
-    torch_outputs = _channels_last(run.outputs) if channels_last else run.outputs
-    sides = [jax_run.outputs, torch_outputs]
+
+    def moved(outputs):
+        return [_channels_last(o) for o in outputs] if channels_last else outputs
+
+    torch_outputs = moved(run.outputs)
+    sides = [jax_run.outputs, torch_outputs]  # each a list over the recorded steps
     grads = [jax_run.grads, run.grads]
     buffers = [jax_run.buffers, run.buffers]
     losses = [jax_run.losses, run.losses]
     if dtype == "float32":
-        sides.append(_channels_last(truth.outputs) if channels_last else truth.outputs)
+        sides.append(moved(truth.outputs)[: len(run.outputs)])
         grads.append(truth.grads)
         buffers.append(truth.buffers)
         losses.append(truth.losses)
@@ -361,9 +360,14 @@ def _judge(dtype, run, jax_run, truth, leaves, channels_last, ensemble=None) -> 
             buffers.append(ensemble.buffers)
             losses.append(ensemble.losses)
     steps = len(run.losses)
+    per_step = [
+        report.output_rows(dtype, run.order, leaves, [side[t] for side in sides], step=t)
+        for t in range(len(run.outputs))
+    ]
     return [
-        *report.output_rows(dtype, run.order, leaves, sides),
+        *per_step[0],
         report.loss_row(dtype, losses),
+        *(row for rows in per_step[1:] for row in rows),
         *report.grad_rows(dtype, list(run.grads), grads),
         *report.buffer_rows(dtype, list(run.buffers), buffers, steps),
     ]

@@ -45,7 +45,7 @@ class JaxRun:
 
     losses: np.ndarray
     grads: dict[str, np.ndarray]
-    outputs: dict[str, list[np.ndarray]]
+    outputs: list[dict[str, list[np.ndarray]]]
     buffers: dict[str, np.ndarray]
 
 
@@ -230,6 +230,7 @@ def train(
     label: str = "",
     members: int = 0,
     seed: int = 0,
+    every_step: bool = False,
 ) -> JaxRun:
     """Train a copy of ``module`` one compiled step per batch, replaying each step's ``draws``
     (torch's, cast to the run's dtype); record what ``JaxRun`` holds.
@@ -237,7 +238,8 @@ def train(
     With ``members > 0`` it trains that many copies at once (``jax.vmap``), each from a start
     whose parameters, state, inputs and draws carry relative noise of float32's unit roundoff
     (``parity.ensemble``, keyed by ``seed``): every array of the ``JaxRun`` then has a leading
-    member axis. Run in float64, this is the ensemble of the float32 rule.
+    member axis. Run in float64, this is the ensemble of the float32 rule. Per-module outputs
+    are kept for the first step, or for every step with ``every_step``.
     """
     paths = param_paths(module)
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
@@ -251,7 +253,7 @@ def train(
     init = jax.vmap(tx.init) if members and tx is not None else getattr(tx, "init", None)
     opt_state = init(params) if init is not None else None
     step = _compiled_step(graphdef, paths, loss_fn, tx, channels_last, bool(members))
-    losses, first_grads, first_outputs = [], None, None
+    losses, first_grads, kept_outputs = [], None, []
     for index, ((inputs, target), step_draws) in enumerate(zip(batches, draws, strict=True)):
         values = tuple(_draw_value(v, dtype) for v in step_draws.values)
         arrays = (inputs, target, values)
@@ -267,7 +269,8 @@ def train(
         losses.append(np.asarray(loss, np.float64))
         if first_grads is None:
             first_grads = grads
-            first_outputs = {p: [np.asarray(a) for a in arrays] for p, arrays in outputs.items()}
+        if index == 0 or every_step:
+            kept_outputs.append({p: [np.asarray(a) for a in out] for p, out in outputs.items()})
     # The protocol's own state_dict turns the gradients into torch's layouts.
     if not members:
         grads_torch, final = _torch_layout(graphdef, paths, first_grads, params, rest)
@@ -283,7 +286,7 @@ def train(
     return JaxRun(
         np.stack(losses, axis=-1),
         {name: grads_torch[name] for name in paths},
-        first_outputs,
+        kept_outputs,
         {k: v for k, v in final.items() if k not in paths},
     )
 

@@ -24,7 +24,9 @@ from parity import compare
 # which Adam scales up to lr*noise/eps (1e-10 at lr 0.1), and its running mean carries that bias.
 F64_OUTPUT_RTOL = 1e-10
 F64_BUFFER_RTOL = compare.F64_LOSS_RTOL
-QUANTITY_ORDER = ("output", "loss0", "grad", "loss", "buffer")
+# A training step's order: step 0's layer outputs and loss, the first-step gradients, then the
+# later steps (each step's outputs before its loss), then the buffers after the run.
+QUANTITY_ORDER = ("output0", "loss0", "grad", "step", "buffer")
 
 
 @dataclass(frozen=True)
@@ -95,10 +97,19 @@ class PortReport:
         if not failed:
             return None
 
-        def rank(row: Row) -> tuple[int, int, int]:
-            kind = "loss0" if row.quantity == "loss" and row.step == 0 else row.quantity
+        def rank(row: Row) -> tuple[int, int, int, int, int]:
+            kind = row.quantity
+            if kind in ("output", "loss"):
+                kind = f"{kind}0" if row.step == 0 else "step"
+            later = row.step if kind == "step" else 0
             # Leaves before containers; otherwise the rows keep their (execution) order.
-            return (row.dtype != "float64", QUANTITY_ORDER.index(kind), not row.leaf)
+            return (
+                row.dtype != "float64",
+                QUANTITY_ORDER.index(kind),
+                later,
+                row.quantity == "loss",
+                not row.leaf,
+            )
 
         row = min(failed, key=rank)  # min keeps the first of equal ranks
         return Divergence(
@@ -249,8 +260,9 @@ def output_rows(
     order: Sequence[str],
     leaves: set[str],
     outputs: Sequence[Mapping[str, list[np.ndarray]]],
+    step: int = 0,
 ) -> list[Row]:
-    """Per module (torch execution order) and per call, the first-step output rows.
+    """Per module (torch execution order) and per call, the output rows of ``step``.
 
     ``outputs`` is ``(jax, torch[, float64 truth[, float64 ensemble]])``, each ``{path: [array
     per output leaf of each call]}`` (an ensemble's arrays with a leading member axis).
@@ -262,16 +274,16 @@ def output_rows(
         if len({len(s) for s in per_side}) != 1:
             counts = ", ".join(str(len(s)) for s in per_side)
             detail = f"output arrays per side (jax, torch[, float64]) differ: {counts}"
-            rows.append(_mismatch(dtype, "output", path, 0, detail, leaf))
+            rows.append(_mismatch(dtype, "output", path, step, detail, leaf))
             continue
         for k, arrays in enumerate(zip(*per_side, strict=True)):
             label = path if len(per_side[0]) == 1 else f"{path}[{k}]"
             problem = _shapes_differ(arrays)
             if problem:
-                rows.append(_mismatch(dtype, "output", path, 0, f"{label}: {problem}", leaf))
+                rows.append(_mismatch(dtype, "output", path, step, f"{label}: {problem}", leaf))
                 continue
             check = _judge_arrays(dtype, label, arrays, label="output", rtol=F64_OUTPUT_RTOL)
-            rows.append(_row(check, dtype, "output", path, 0, arrays, leaf))
+            rows.append(_row(check, dtype, "output", path, step, arrays, leaf))
     return rows
 
 

@@ -4,8 +4,9 @@
 copies), and on exit puts back every original tensor object, gradient, optimiser option, optimiser
 state and scheduler state, so the caller's objects end as they started. :func:`train` runs torch's
 loop ``zero_grad; loss = loss_fn(module(*inputs), target); backward; step; scheduler.step`` and
-records the losses, the first step's gradients and per-module outputs (forward hooks, in the order
-they fire: torch's execution order), the buffers after the run, and every step's random draws.
+records the losses, the first step's gradients, per-module outputs at the first step or at every
+step (forward hooks, in the order they fire: torch's execution order), the buffers after the
+run, and every step's random draws.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class TorchRun:
 
     losses: np.ndarray
     grads: dict[str, np.ndarray]
-    outputs: dict[str, list[np.ndarray]]
+    outputs: list[dict[str, list[np.ndarray]]]
     order: list[str]
     buffers: dict[str, np.ndarray]
     draws: list[StepDraws]
@@ -152,23 +153,31 @@ def train(
     optimizer: Any,
     scheduler: Any,
     draws: Draws,
+    every_step: bool = False,
 ) -> TorchRun:
     """Run one torch training step per batch; see the module docstring for what is recorded.
-    ``draws`` records (or replays) each step's random draws of the forward pass and loss."""
+    ``draws`` records (or replays) each step's random draws of the forward pass and loss;
+    per-module outputs are recorded at the first step, or at every step with ``every_step``."""
     param_names = [name for name, p in module.named_parameters() if p.requires_grad]
-    outputs, order, handles = _record_outputs(module)
+    outputs_by_step: list[dict[str, list[np.ndarray]]] = []
+    order: list[str] = []
+    handles: list[Any] = []
     losses, grads = [], {}
     try:
         for step, (inputs, target) in enumerate(batches):
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
+            if step == 0 or every_step:
+                outputs, step_order, handles = _record_outputs(module)
+                outputs_by_step.append(outputs)
+                order = order or step_order
             with draws.step():
                 loss = loss_fn(module(*inputs), target)
+            for handle in handles:
+                handle.remove()
             loss.backward()
             losses.append(loss.item())
             if step == 0:
-                for handle in handles:
-                    handle.remove()
                 params = dict(module.named_parameters())
                 grads = {n: host(params[n].grad) for n in param_names if params[n].grad is not None}
             if optimizer is not None:
@@ -181,4 +190,6 @@ def train(
         draws.close()
     param_keys = set(dict(module.named_parameters(remove_duplicate=False)))
     buffers = {k: host(v) for k, v in module.state_dict().items() if k not in param_keys}
-    return TorchRun(np.asarray(losses, np.float64), grads, outputs, order, buffers, draws.steps)
+    return TorchRun(
+        np.asarray(losses, np.float64), grads, outputs_by_step, order, buffers, draws.steps
+    )
