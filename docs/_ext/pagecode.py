@@ -32,6 +32,7 @@ API_MODULES = (
     "jaxnets.optim",
     "jaxnets.nn",
     "jaxnets.nn.functional",
+    "jaxnets.nn.random",
     "jaxnets.data",
     "jaxnets.data.transforms",
     "jaxnets.train",

@@ -50,6 +50,7 @@ __all__ = [
     "Replay",
     "ReplayError",
     "replaying",
+    "active",
     "key_from",
     "bernoulli",
     "rand",
