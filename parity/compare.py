@@ -13,13 +13,15 @@ parameters carry relative noise of ``u`` (``parity.ensemble``). Losses, per step
 gradients, per parameter: ``max|g_jax32 - g_64| <= 10 max(max|g_torch32 - g_64|, s) +
 1e-6 max_all|g_64|``. Without an ensemble ``s`` is 0 (torch's error alone).
 
-Why the ensemble: a kink (ReLU, a max-pool tie, clamp, abs, a sort) flips under perturbations
-at rounding level, in either framework, at any seed. On the tutorial CNN (seed 5, batch 64) one
-of 345,600 conv1 pre-activations lies so close to 0 that JAX float32 puts it on the other side of
-the ReLU than float64 while torch float32 does not: a 2% error in one channel's gradient against
-torch's 1e-9, which a rule built from torch's error alone calls a failure. The perturbed float64
-runs flip there too, so the bound widens exactly where a kink sits and stays at rounding level
-elsewhere.
+The spread is taken around the port's own unperturbed float64 run, so a wrong port does not widen
+its own bound. Why the ensemble: a kink (ReLU, a max-pool tie, clamp, abs, a sort) flips under
+perturbations at rounding level, in either framework, at any seed. On the tutorial CNN (seed 5,
+batch 64) one of 345,600 conv1 pre-activations lies so close to 0 that JAX float32 puts it on the
+other side of the ReLU than float64 while torch float32 does not: a 2% error in one channel's
+gradient against torch's 1e-9, which a rule built from torch's error alone calls a failure. The
+perturbed float64 runs flip there too, so the bound widens exactly where a kink sits and stays at
+rounding level elsewhere.
+
 
 ``max_all`` is the largest entry over every parameter: a parameter whose exact gradient is 0 (a
 conv bias feeding a train-mode BatchNorm) holds pure rounding noise, which no relative rule
@@ -96,16 +98,20 @@ def float64_losses(jax_losses: Any, torch_losses: Any) -> Check:
     return _loss_check(diff, bound, rule, jl, tl, "torch")
 
 
-def ensemble_spread(members: Any, truth: Any) -> np.ndarray:
-    """Per entry, the largest ``|member - truth|`` over an ensemble's leading axis (NaN where a
-    member is NaN and the truth is not: a perturbation that breaks the run widens nothing)."""
-    members = np.asarray(members, np.float64)
-    truth = np.asarray(truth, np.float64)
-    if members.shape[1:] != truth.shape:
-        raise ValueError(f"ensemble of shape {members.shape} for a value of shape {truth.shape}")
+def ensemble_spread(ensemble: Any, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Per entry, the largest ``|member - centre|`` of an ensemble ``[centre, *members]`` (its
+    leading axis: the unperturbed run, then the perturbed ones; see ``parity.ensemble``). An
+    entry where a run is NaN widens nothing (0): a perturbation that breaks the run proves no
+    rounding error. ``shape``, when given, is checked against each run's."""
+    ensemble = np.asarray(ensemble, np.float64)
+    if ensemble.ndim == 0 or ensemble.shape[0] < 1:
+        raise ValueError(f"an ensemble needs its centre run first, got shape {ensemble.shape}")
+    if shape is not None and ensemble.shape[1:] != tuple(shape):
+        raise ValueError(f"ensemble of shape {ensemble.shape} for a value of shape {shape}")
+    centre, members = ensemble[0], ensemble[1:]
     if members.shape[0] == 0:
-        return np.zeros_like(truth)
-    diff = np.abs(members - truth[None])
+        return np.zeros_like(centre)
+    diff = np.abs(members - centre[None])
     return np.where(np.isnan(diff).any(axis=0), 0.0, np.max(np.nan_to_num(diff), axis=0))
 
 
@@ -113,8 +119,9 @@ def float32_losses(
     jax_losses: Any, torch_losses: Any, reference64: Any, ensemble64: Any = None
 ) -> Check:
     """The float32 rule for a loss trajectory (see the module docstring): JAX float32 as close to
-    the float64 run as torch float32 is, or as the float64 runs of ``ensemble64`` (``[members,
-    steps]``, the perturbed starts) are at each step.
+    the float64 run as torch float32 is, or as the perturbed float64 runs of ``ensemble64``
+    (``[1 + members, steps]``: the port's unperturbed float64 run, then the perturbed ones) are
+    from their centre at each step.
 
     >>> import numpy as np
     >>> truth = np.array([1.0, 0.5])
@@ -122,7 +129,7 @@ def float32_losses(
     >>> flipped = truth + np.array([0.0, 3e-4])  # a kink flip at step 1
     >>> float32_losses(flipped, torch32, truth).passed
     False
-    >>> ensemble = np.stack([truth, truth + np.array([0.0, 2e-4])])
+    >>> ensemble = np.stack([truth, truth + np.array([0.0, -2e-4]), truth])
     >>> float32_losses(flipped, torch32, truth, ensemble).passed
     True
     """
@@ -130,8 +137,8 @@ def float32_losses(
     torch_drift = float(np.max(np.abs(tl - rl))) if tl.size else 0.0
     spread = np.zeros_like(rl)
     if ensemble64 is not None:
-        members = np.asarray(ensemble64, np.float64).reshape(-1, rl.size)
-        spread = ensemble_spread(members, rl)
+        runs = np.asarray(ensemble64, np.float64).reshape(-1, rl.size)
+        spread = ensemble_spread(runs, rl.shape)
     diff = np.abs(jl - rl)
     floor = F32_LOSS_FLOOR * abs(rl[0]) if rl.size else 0.0
     bound = F32_DRIFT_FACTOR * np.maximum(torch_drift, spread) + floor
@@ -273,8 +280,9 @@ def float32_values(
 ) -> list[Check]:
     """The float32 rule for named arrays, judged against float64 values from the same start:
     ``max|v_jax32 - v_64| <= factor max(max|v_torch32 - v_64|, s) + floor max_all|v_64|`` per
-    name, ``s`` the largest ``|member - v_64|`` of ``ensemble64`` (``{name: [members, *shape]}``,
-    float64 runs from perturbed starts; 0 without it).
+    name, ``s`` the largest ``|member - centre|`` of ``ensemble64`` (``{name: [1 + members,
+    *shape]}``: the port's float64 run from the start, then its runs from perturbed starts; 0
+    without it).
 
     JAX float32 must be as close to the exact value as torch float32 is, or as a float64 run
     from a start perturbed at float32's rounding level is (within ``factor``): two float32 sums
@@ -302,7 +310,7 @@ def float32_values(
     checks = []
     for name in sorted(rv):
         torch_error = _max_abs(tv[name] - rv[name])
-        spread = _max_abs(ensemble_spread(members[name], rv[name])) if members else 0.0
+        spread = _max_abs(ensemble_spread(members[name], rv[name].shape)) if members else 0.0
         bound = factor * max(torch_error, spread) + floor * scale_all
         drift = f"max({torch_error:.3g}, s={spread:.3g})" if members else f"{torch_error:.3g}"
         rule = f"max|jax32 - 64| <= {factor:g}*{drift} + {floor:g}*{scale_all:.3g}"

@@ -121,13 +121,13 @@ def torch_grads_in_jax_layout(
 def ensemble64(
     experiment: Experiment, start64: JaxInputs, reference: Reference, steps: int, members: int
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The float32 rule's ensemble for an experiment: ``members`` float64 jaxnets runs from
-    ``start64`` with its parameters and training data perturbed at float32's rounding level
-    (``parity.ensemble``): the training runs at once (the driver's program under ``jax.vmap``),
-    the first-step gradients one member after another.
+    """The float32 rule's ensemble for an experiment: the float64 jaxnets run from ``start64``, then
+    ``members`` runs with its parameters and training data perturbed at float32's rounding level
+    (``parity.ensemble``): the training runs at once (the driver's program under ``jax.vmap``), the
+    first-step gradients one member after another.
 
     Returns:
-      ``(losses [members, steps], {parameter: first-step gradients [members, ...]})``.
+      ``(losses [1 + members, steps], {parameter: first-step gradients [1 + members, ...]})``.
     """
     params, train = ensemble.perturbed(
         (start64.params, start64.data.train), jax.random.key(0), members
@@ -135,12 +135,12 @@ def ensemble64(
     stacked = start64._replace(params=params, data=start64.data._replace(train=train))
     _, losses = experiment.fit(stacked, steps, stacked=True)
     grads = []
-    for m in range(members):
+    for m in range(members + 1):
         params_m, train_m = ensemble.member((params, train), m)
         start = start64._replace(params=params_m, data=start64.data._replace(train=train_m))
         grads.append(_as_named(experiment.first_grads(start), reference))
     stack = jax.tree.map(lambda *g: np.stack([np.asarray(x) for x in g]), *grads)
-    return np.asarray(losses).reshape(members, -1), stack
+    return np.asarray(losses).reshape(members + 1, -1), stack
 
 
 def layer_check(
@@ -357,7 +357,7 @@ def _lesson_ensemble(
     stacked = ensemble.perturbed(to_device(inputs64), jax.random.key(0), members)
     runs = [
         jax.tree.map(np.asarray, experiment.lessons(ensemble.member(stacked, m)))
-        for m in range(members)
+        for m in range(members + 1)
     ]
     return {k: np.stack([np.asarray(r[k], np.float64) for r in runs]) for k in runs[0]}
 

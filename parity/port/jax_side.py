@@ -89,8 +89,12 @@ def param_paths(module: nnx.Module) -> dict[str, NnxPath]:
 
 
 def _cast(value: Any, dtype: jnp.dtype) -> Any:
-    if isinstance(value, jax.Array) and jnp.issubdtype(value.dtype, jnp.floating):
+    floating = hasattr(value, "dtype") and jnp.issubdtype(value.dtype, jnp.floating)
+    if isinstance(value, jax.Array) and floating:
         return value.astype(dtype)
+    if isinstance(value, jax.ShapeDtypeStruct) and floating:
+        # A model built under nnx.eval_shape (shapes only, every value about to be loaded).
+        return jax.ShapeDtypeStruct(value.shape, dtype)
     return value
 
 
@@ -235,11 +239,11 @@ def train(
     """Train a copy of ``module`` one compiled step per batch, replaying each step's ``draws``
     (torch's, cast to the run's dtype); record what ``JaxRun`` holds.
 
-    With ``members > 0`` it trains that many copies at once (``jax.vmap``), each from a start
-    whose parameters, state, inputs and draws carry relative noise of float32's unit roundoff
-    (``parity.ensemble``, keyed by ``seed``): every array of the ``JaxRun`` then has a leading
-    member axis. Run in float64, this is the ensemble of the float32 rule. Per-module outputs
-    are kept for the first step, or for every step with ``every_step``.
+    With ``members > 0`` it trains ``1 + members`` copies at once (``jax.vmap``): the start as it
+    is, then ``members`` starts whose parameters, state, inputs and draws carry relative noise of
+    float32's unit roundoff (``parity.ensemble``, keyed by ``seed``); every array of the ``JaxRun``
+    then has that leading axis. Run in float64, this is the ensemble of the float32 rule. Per-module
+    outputs are kept for the first step, or for every step with ``every_step``.
     """
     paths = param_paths(module)
     graphdef, param_state, rest = nnx.split(module, nnx.Param, ...)
@@ -277,7 +281,7 @@ def train(
     else:
         per_member = [
             _torch_layout(graphdef, paths, *ensemble.member((first_grads, params, rest), m))
-            for m in range(members)
+            for m in range(members + 1)
         ]
         grads_torch, final = (
             {k: np.stack([part[i][k] for part in per_member]) for k in per_member[0][i]}
