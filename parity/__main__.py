@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from jaxnets import _process, compile_cache
-from jaxnets.cli.options import positive_int
+from jaxnets.cli.options import nonnegative_int, positive_int
 from parity import allocator
 
 # Objects made between two collections of the youngest generation; Python's default of 700
@@ -24,17 +24,6 @@ GC_THRESHOLD = 20_000
 
 # torch.manual_seed's inclusive range; a negative seed s stands for 2**64 + s.
 SEED_MIN, SEED_MAX = -(2**63), 2**64 - 1
-
-
-def nonnegative_int(text: str) -> int:
-    """argparse type for ``--members``: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def seed_argument(text: str) -> int:

@@ -110,6 +110,16 @@ class Options:
 # ----------------------------------------------------------------------------- argument types
 
 
+def _int_at_least(text: str, low: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+    return value
+
+
 def positive_int(text: str) -> int:
     """An ``argparse`` type: an integer >= 1.
 
@@ -121,13 +131,16 @@ def positive_int(text: str) -> int:
     ...     print(err)
     expected an integer >= 1, got 0
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+    return _int_at_least(text, 1)
+
+
+def nonnegative_int(text: str) -> int:
+    """An ``argparse`` type: an integer >= 0.
+
+    >>> nonnegative_int("0")
+    0
+    """
+    return _int_at_least(text, 0)
 
 
 def learning_rate(text: str) -> float:
