@@ -86,9 +86,10 @@ class Dropout1d(_DropoutNd):
 
 
 class Dropout2d(_DropoutNd):
-    """``torch.nn.Dropout2d``: zero whole channels of ``(N, H, W, C)`` or ``(H, W, C)``."""
+    """``torch.nn.Dropout2d``: zero whole channels of ``(N, H, W, C)``; a 3-D input is torch's
+    ``(N, C, L)`` (here ``(N, L, C)``), as torch's ``dropout2d`` reads it."""
 
-    torch_channel_axis = {4: 1, 3: 0}
+    torch_channel_axis = {4: 1, 3: 1}
     _function = F.dropout2d
 
 

@@ -38,7 +38,9 @@ from torch.testing._internal.common_modules import module_db
 
 from jaxnets import nn
 from jaxnets.nn import functional as jF
+from jaxnets.nn import random
 from parity import compare
+from parity.port.draws import Draws
 
 INFOS = {
     info.module_cls.__name__: info
@@ -158,18 +160,6 @@ def _cotangents(outputs: list[torch.Tensor]) -> list[np.ndarray]:
     return [rng.standard_normal(tuple(out.shape)) for out in outputs if out.is_floating_point()]
 
 
-def _random_in_training(module: torch.nn.Module) -> bool:
-    dropout = torch.nn.modules.dropout._DropoutNd
-    for sub in module.modules():
-        if isinstance(sub, dropout) and sub.p > 0:
-            return True
-        if isinstance(sub, torch.nn.MultiheadAttention) and sub.dropout > 0:
-            return True
-        if "Fractional" in type(sub).__name__ and getattr(sub, "_random_samples", None) is None:
-            return True
-    return False
-
-
 class Run:
     """One side's results: outputs, input gradients, parameter gradients, buffers."""
 
@@ -178,6 +168,7 @@ class Run:
         self.input_grads: dict[str, np.ndarray] = {}
         self.param_grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
+        self.draws: list[Any] = []  # torch's random draws (parity.port.draws.StepDraws)
 
 
 def _torch_cast(value: Any, dtype: torch.dtype) -> Any:
@@ -190,15 +181,18 @@ def _torch_cast(value: Any, dtype: torch.dtype) -> Any:
     return value
 
 
-def _run_torch(module: torch.nn.Module, sample: Any, dtype: str, cotangents=None):
+def _run_torch(module: torch.nn.Module, sample: Any, dtype: str, cotangents=None, replay=None):
+    """torch's run; its random draws are recorded (``replay=None``) or replay another run's."""
     torch_dtype = getattr(torch, dtype)
     module = copy.deepcopy(module).to(torch_dtype)
     args = _torch_cast(tuple(sample.forward_input.args), torch_dtype)
     kwargs = {k: _torch_cast(v, torch_dtype) for k, v in sample.forward_input.kwargs.items()}
     inputs = [x for x in _flat(args, kwargs) if _is_float(x) and x.requires_grad]
-    with warnings.catch_warnings():
+    draws = Draws(module, replay)
+    with warnings.catch_warnings(), draws.step():
         warnings.simplefilter("ignore")
         outputs = _leaves(module(*args, **kwargs))
+    draws.close()
     if cotangents is None:
         cotangents = _cotangents(outputs)
     run = Run()
@@ -219,6 +213,7 @@ def _run_torch(module: torch.nn.Module, sample: Any, dtype: str, cotangents=None
         grad = parameter.grad if parameter.grad is not None else torch.zeros_like(parameter)
         run.param_grads[name] = grad.numpy().copy()
     run.buffers = {k: v.numpy().copy() for k, v in module.named_buffers()}
+    run.draws = draws.steps
     return run, cotangents
 
 
@@ -232,7 +227,10 @@ def _flat(args: Any, kwargs: Any) -> list[Any]:
 COMPILER = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 
 
-def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: type) -> Run:
+def _run_jax(
+    ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: type, draws=None
+) -> Run:
+    """Our run, given torch's random draws (``draws``: a ``StepDraws``) where it made any."""
     args = _to_jax(tuple(sample.forward_input.args), ours_type, dtype)
     kwargs = {k: _to_jax(v, ours_type, dtype) for k, v in sample.forward_input.kwargs.items()}
     tree = jax.tree.structure((args, kwargs), is_leaf=lambda x: x is None)
@@ -244,13 +242,18 @@ def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: t
     cots = [_to_jax_layout(c, ours_type, dtype) for c in cotangents]
     graphdef, params, rest = nnx.split(ours, nnx.Param, ...)
 
-    def loss(params, wrt, rest, arrays, cots):
+    recorded = draws.recorded if draws is not None else []
+
+    def loss(params, wrt, rest, arrays, cots, draw_values):
         model = nnx.merge(graphdef, params, rest)
         values = list(flat)
         for slot, value in zip(slots + array_slots, [*wrt, *arrays], strict=True):
             values[slot] = value
         call_args, call_kwargs = jax.tree.unflatten(tree, values)
-        outputs = _leaves(model(*call_args, **call_kwargs))
+        replay = random.Replay(recorded, draw_values)
+        with random.replaying(replay):
+            outputs = _leaves(model(*call_args, **call_kwargs))
+        replay.finish()
         floats = [out for out in outputs if _is_float(out)]
         total = sum(
             (jnp.sum(out * c) for out, c in zip(floats, cots, strict=True)),
@@ -265,8 +268,11 @@ def _run_jax(ours: nnx.Module, sample: Any, dtype: str, cotangents, ours_type: t
         compiler_options=COMPILER,
     )
     arrays = [flat[i] for i in array_slots]
+    draw_values = [
+        v.astype(dtype) if v.dtype.kind == "f" else v for v in (draws.values if draws else [])
+    ]
     (_, (outputs, new_rest)), (param_grads, input_grads, _) = run_program(
-        params, [flat[i] for i in slots], rest, arrays, cots
+        params, [flat[i] for i in slots], rest, arrays, cots, draw_values
     )
     nnx.update(ours, new_rest)
     run = Run()
@@ -374,23 +380,22 @@ def _check_sample(name: str, info, sample, theirs, training: bool, calls, label:
             )
             _run_jax(ours, sample, "float64", _cotangents([]), ours_type)
         return []
-    if training and _random_in_training(theirs):
-        # torch's draws cannot be matched yet (replayed randomness is separate work): the
-        # deterministic part of the sample is checked in eval mode.
-        theirs.eval()
-        training = False
     problems = []
+    # Random draws in training (dropout, attention dropout, fractional pooling) are torch's:
+    # recorded in the float64 run, replayed into torch's float32 run and into ours.
     truth, cotangents = _run_torch(theirs, sample, "float64")
     for dtype in ("float64", "float32"):
         theirs_run = (
-            truth if dtype == "float64" else _run_torch(theirs, sample, dtype, cotangents)[0]
+            truth
+            if dtype == "float64"
+            else _run_torch(theirs, sample, dtype, cotangents, truth.draws)[0]
         )
         args = sample.constructor_input.args
         kwargs = sample.constructor_input.kwargs
         ours = _build_ours(info.module_cls, args, kwargs, calls, dtype)
         nn.load_state_dict(ours, {k: v.detach() for k, v in theirs.state_dict().items()})
         ours.train() if training else ours.eval()
-        ours_run = _run_jax(ours, sample, dtype, cotangents, ours_type)
+        ours_run = _run_jax(ours, sample, dtype, cotangents, ours_type, truth.draws[0])
         problems += _compare(
             f"{label} {dtype}", ours_run, theirs_run, None if dtype == "float64" else truth
         )

@@ -5,8 +5,9 @@ function jaxnets.nn.functional mirrors (losses are jaxnets.losses' and tested th
 sample input runs through torch and through the jaxnets function in torch's own layout
 (``layout="channels_first"`` where the function has a layout), in float64: outputs, and the
 gradients of ``sum(y * cotangent)`` with respect to every floating input torch differentiates,
-within ``1e-10`` of each array's largest entry. Random functions are compared on the samples
-that draw nothing (``training=False``, ``p=0``); their draws cannot be matched here.
+within ``1e-10`` of each array's largest entry. Random functions (dropouts in training,
+``rrelu``, attention dropout) get torch's own draws, recorded at the ATen level
+(``parity.port.draws``) and replayed through ``jaxnets.nn.random``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ import torch
 from torch.testing._internal.common_methods_invocations import op_db
 
 from jaxnets.nn import functional as jF
+from jaxnets.nn import random
 from parity import compare
+from parity.port.draws import Draws
 
 F64_RTOL = 1e-10
 COMPILER = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
@@ -89,26 +92,6 @@ def _outputs(value: Any) -> list[Any]:
     return [leaf for leaf in _flat(value) if leaf is not None]
 
 
-def _draws(name: str, sample: Any) -> bool:
-    """Whether the sample draws random numbers: a dropout probability strictly between 0 and 1
-    in training mode (read from the call as torch's function binds it), or rrelu's range."""
-    function = getattr(torch.nn.functional, name, None)
-    if function is None or name.startswith("fractional"):
-        return False  # fractional pools get torch's draws from _with_fractional_samples
-    try:
-        bound = inspect.signature(function).bind(sample.input, *sample.args, **sample.kwargs)
-        bound.apply_defaults()
-        arguments = bound.arguments
-    except (TypeError, ValueError):  # a builtin without a signature: its documented order
-        names = {"scaled_dot_product_attention": ("key", "value", "attn_mask", "dropout_p")}
-        positional = zip(names.get(name, ()), sample.args, strict=False)  # the rest by keyword
-        arguments = {**dict(positional), **sample.kwargs}
-    if name == "rrelu":
-        return bool(arguments["training"]) and arguments["lower"] != arguments["upper"]
-    p = arguments.get("p", arguments.get("dropout_p", 0.0))
-    return bool(arguments.get("training", True)) and 0.0 < float(p) < 1.0
-
-
 def _with_fractional_samples(name: str, sample: Any, kwargs: dict) -> dict:
     """A fractional max pool's random window offsets, drawn once by torch and given to both
     sides (torch draws them inside the call otherwise)."""
@@ -127,9 +110,12 @@ def _check(name: str, fn: Any, op: Any, sample: Any, label: str) -> list[str]:
     kwargs = _with_fractional_samples(name, sample, dict(sample.kwargs))
     torch_flat = _flat((args, kwargs))
     wrt = [i for i, x in enumerate(torch_flat) if isinstance(x, torch.Tensor) and x.requires_grad]
-    with warnings.catch_warnings():
+    # torch's random draws (dropout masks, rrelu's slopes) are recorded and replayed into ours.
+    draws = Draws(torch.nn.Module())
+    with warnings.catch_warnings(), draws.step():
         warnings.simplefilter("ignore")
         theirs = _outputs(op.op(*args, **kwargs))
+    (recorded,) = draws.steps
     rng = np.random.default_rng(7)
     cotangents = [
         rng.standard_normal(tuple(out.shape)) if out.is_floating_point() else None for out in theirs
@@ -153,7 +139,7 @@ def _check(name: str, fn: Any, op: Any, sample: Any, label: str) -> list[str]:
         ours_fn = functools.partial(fn, layout="channels_first")
     torch_fn = getattr(torch.nn.functional, name, None)
 
-    def forward(*values):
+    def call(*values):
         leaves = list(flat)
         for i, value in zip(wrt, values, strict=True):
             leaves[i] = value
@@ -167,6 +153,13 @@ def _check(name: str, fn: Any, op: Any, sample: Any, label: str) -> list[str]:
         # ours in its place, so that both sides get the same call.
         with _replaced(name, ours_fn):
             return _outputs(op.op(*call_args, **call_kwargs))
+
+    def forward(*values):
+        replay = random.Replay(recorded.recorded, [jnp.asarray(v) for v in recorded.values])
+        with random.replaying(replay):
+            out = call(*values)
+        replay.finish()
+        return out
 
     # One compiled program for values and gradients (cheaper than tracing primitives one by one),
     # unoptimised: it runs once.
@@ -209,7 +202,7 @@ def test_op_db_samples(key: str):
     fn = getattr(jF, name, None)
     if fn is None:
         pytest.skip(f"{name} is not in jaxnets.nn.functional yet")
-    problems, compared = [], 0
+    problems = []
     supported = op.supported_dtypes("cpu")
     if torch.float64 not in supported and torch.int64 not in supported:
         pytest.skip(f"{key} has no CPU samples in float64 or int64")
@@ -222,18 +215,13 @@ def test_op_db_samples(key: str):
     for index in chosen:
         sample = samples[index]
         label = f"{key}[{index}]"
-        if _draws(name, sample):
-            continue
         refused = REFUSED.get((name, index))
         if refused is not None:
             with pytest.raises((NotImplementedError, ValueError), match=refused[0]):
                 _check(name, fn, op, sample, label)
             continue
-        compared += 1
         try:
             problems += _check(name, fn, op, sample, label)
         except Exception as error:  # noqa: BLE001 - every sample reports, not the first
             problems.append(f"{label}: {type(error).__name__}: {error}")
-    if not compared:
-        pytest.skip(f"every sample of {key} draws random numbers")
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems)

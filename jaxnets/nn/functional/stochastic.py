@@ -161,8 +161,13 @@ def dropout2d(
     key: random.RngSource = None,
     layout: str = "channels_last",
 ) -> jax.Array:
-    """Zero whole channels of ``(N, H, W, C)`` / ``(H, W, C)`` input."""
-    return _feature(input, p, training, key, 2, layout, "dropout2d", alpha=False)
+    """Zero whole channels of ``(N, H, W, C)`` input.
+
+    A 3-D input is torch's ``(N, C, L)`` (``(N, L, C)`` channels-last), not an unbatched image:
+    torch's ``dropout2d`` zeroes whole channels of each sample there, as ``dropout1d`` does.
+    """
+    spatial = 1 if jnp.ndim(input) == 3 else 2
+    return _feature(input, p, training, key, spatial, layout, "dropout2d", alpha=False)
 
 
 def dropout3d(
