@@ -3,6 +3,7 @@
 ``python -m parity`` runs the full-length versions; these keep the same rules on a few steps.
 """
 
+import jax
 import numpy as np
 import pytest
 
@@ -90,3 +91,29 @@ def test_float32_gradient_summed_over_a_large_batch_passes():
     about as far from the float64 value, and a fixed tolerance between the two fails that."""
     results = runner.run(EXPERIMENTS["cnn"], seed=3, steps=1, batch_size=64, dtypes=("float32",))
     _assert_all_pass(results)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_the_experiment_ensemble_is_the_unperturbed_run_then_perturbed_ones(name):
+    """The float32 rule's ensemble for an experiment (run only where torch's error alone does
+    not bound a float32 result): its first member is the jaxnets float64 run itself, the others
+    stay within rounding reach of it, all trained at once by the vmapped driver."""
+    experiment = EXPERIMENTS[name]
+    sizes = SMALL_MLP if name == "mlp" else {}
+    steps = 3
+    batch_size = 2 if name == "cnn" else None
+    ref64 = experiment.run_torch(
+        0, runner.TORCH_DTYPES["float64"], steps, batch_size, "cpu", **sizes
+    )
+    start64 = experiment.jax_inputs(ref64, **sizes)
+    losses, grads = runner.ensemble64(experiment, start64, ref64, steps, members=3)
+    run_losses, run_grads, _ = runner.run_jax(experiment, ref64, start64, steps)
+    assert losses.shape == (4, run_losses.size)
+    np.testing.assert_array_equal(losses[0], run_losses)
+    spreads = []
+    for leaf, members in zip(jax.tree.leaves(run_grads), jax.tree.leaves(grads), strict=True):
+        np.testing.assert_array_equal(members[0], leaf)
+        spreads.append(np.max(np.abs(members[1:] - leaf)))
+        assert spreads[-1] <= 1e-5 * np.max(np.abs(leaf)) + 1e-12
+    assert max(spreads) > 0  # the perturbation reached the gradients
+    assert np.all(np.abs(losses[1:] - run_losses) <= 1e-5 * np.abs(run_losses))

@@ -146,3 +146,12 @@ def test_a_port_wrong_in_float32_only_still_fails(port, layer):
     assert all(r.passed for r in report.rows if r.dtype == "float64")
     first = report.first_divergence
     assert (first.dtype, first.quantity, first.layer) == ("float32", "output", layer)
+
+
+def test_the_ensemble_runs_only_where_torch_error_alone_does_not_bound():
+    torch.manual_seed(0)
+    model = TorchNormed()
+    x = torch.randn(16, 8, dtype=torch.float64)
+    report = check_port(model, JaxNormed(), (x,), dtype="float32")
+    assert report.passed, report
+    assert not any("s=" in row.rule for row in report.rows)  # no spread: no ensemble ran
