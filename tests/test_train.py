@@ -166,3 +166,41 @@ def test_fit_checks_its_options_before_compiling():
         )
     with pytest.raises(ValueError, match="guard"):
         make_runner(_explodes, optax.sgd, guard="ignore")
+
+
+def test_stacked_runs_are_the_runs_one_by_one():
+    """``fit(stacked=True)`` trains runs stacked on a leading axis at once (an ensemble of
+    perturbed starts): each is the run ``fit`` gives it alone, batches and all."""
+    plan = data.Plan(batch_size=3, shuffle=True, drop_last=False)
+    key = jax.random.key(1)
+    params = jnp.stack([jnp.zeros(2), jnp.ones(2), jnp.full(2, -0.5)])
+    arrays = jax.random.normal(jax.random.key(2), (3, 7, 2))
+
+    def loss_fn(p, batch):
+        return jnp.mean((batch - p[None, :]) ** 2)
+
+    finals, losses = fit(
+        loss_fn,
+        optax.sgd,
+        params,
+        arrays,
+        steps=5,
+        learning_rate=0.1,
+        plan=plan,
+        key=key,
+        stacked=True,
+    )
+    assert losses.shape == (3, 5)
+    for i in range(3):
+        final, alone = fit(
+            loss_fn,
+            optax.sgd,
+            params[i],
+            arrays[i],
+            steps=5,
+            learning_rate=0.1,
+            plan=plan,
+            key=key,
+        )
+        np.testing.assert_allclose(finals[i], final, rtol=1e-6)
+        np.testing.assert_allclose(losses[i], alone, rtol=1e-6)

@@ -313,9 +313,11 @@ def check_port(
             judged = _judge(d, run, jax_run, truth, leaves, channels_last)
             if d == "float32" and members and not all(row.passed for row in judged):
                 # The ensemble can only widen the bound: it runs where torch's error is not enough.
-                model64 = models.get("float64") or jax_side.prepared(
-                    jax_module, _start_state(torch_module, "float64"), "float64"
-                )
+                if "float64" in models:
+                    model64 = models["float64"]
+                else:
+                    state64 = _start_state(torch_module, "float64")
+                    model64 = jax_side.prepared(jax_module, state64, "float64")
                 ensemble = jax_side.train(
                     model64,
                     _jax_batches(batches, "float64", channels_last),
