@@ -258,7 +258,7 @@ def test_replay_error_another_kind():
     assert str(e.value) == (
         "the port's random draws part from torch's at draw 1 (step 2, float32): torch drew "
         "normal(mean=0, std=1) of shape (2, 3) in module 'encoder' (aten.randn_like), another "
-        "kind of draw. the port's module 'encoder.drop' asked for uniform(low=0, high=1) of "
+        "kind of draw; the port's module 'encoder.drop' asked for uniform(low=0, high=1) of "
         "shape (2, 3)"
     )
 

@@ -148,7 +148,7 @@ class Replay:
     def _fail(self, asked: str, why: str) -> ReplayError:
         at = f" ({self.label})" if self.label else ""
         return ReplayError(
-            f"the port's random draws part from torch's at draw {self.taken + 1}{at}: {why}. "
+            f"the port's random draws part from torch's at draw {self.taken + 1}{at}: {why}; "
             f"{self._where()} asked for {asked}"
         )
 
