@@ -61,7 +61,9 @@ def test_a_broken_port_fails_and_names_the_layer(monkeypatch):
     jax.clear_caches()
     monkeypatch.setattr(cnn, "_FLATTEN", lambda x: x.reshape(x.shape[0], -1))
     try:
-        results = runner.run(EXPERIMENTS["cnn"], seed=0, steps=3)
+        # Its float32 rows fail torch's error alone, so the ensemble runs (2 members keep it
+        # short): measured around the port's own float64 run, it must not rescue a wrong port.
+        results = runner.run(EXPERIMENTS["cnn"], seed=0, steps=3, members=2)
     finally:
         jax.clear_caches()
     for result in results:
@@ -70,6 +72,7 @@ def test_a_broken_port_fails_and_names_the_layer(monkeypatch):
         assert "grad fc1.kernel" in failures and "jax" in failures and "torch" in failures
         (layers,) = [c for c in result.checks if c.quantity == "layers"]
         assert not layers.passed and "fc1" in layers.detail
+    assert any("s=" in c.rule for c in results[1].checks)  # float32: the ensemble did run
 
 
 def test_loss_rules_report_the_first_bad_step():
@@ -93,7 +96,7 @@ def test_float32_gradient_summed_over_a_large_batch_passes():
     _assert_all_pass(results)
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("name", ["mlp"])  # cnn's vmapped ensemble runs in the broken-port test
 def test_the_experiment_ensemble_is_the_unperturbed_run_then_perturbed_ones(name):
     """The float32 rule's ensemble for an experiment (run only where torch's error alone does
     not bound a float32 result): its first member is the jaxnets float64 run itself, the others

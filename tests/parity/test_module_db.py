@@ -57,7 +57,7 @@ F64_RTOL = 1e-10
 # A run covers at most this many samples of a class per mode, spread evenly over torch's list
 # (MultiheadAttention has 64 a mode, each a new program to compile); JAXNETS_TORCH_DB=full runs
 # every one.
-SAMPLES_PER_MODE = None if os.environ.get("JAXNETS_TORCH_DB") == "full" else 8
+SAMPLES_PER_MODE = None if os.environ.get("JAXNETS_TORCH_DB") == "full" else 5
 
 
 @contextlib.contextmanager

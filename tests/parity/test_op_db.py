@@ -35,7 +35,7 @@ F64_RTOL = 1e-10
 COMPILER = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
 # A run covers at most this many samples of an OpInfo, spread evenly over its list (torch's
 # max-pool OpInfos have thousands); JAXNETS_TORCH_DB=full runs every one.
-SAMPLES_PER_OP = None if os.environ.get("JAXNETS_TORCH_DB") == "full" else 8
+SAMPLES_PER_OP = None if os.environ.get("JAXNETS_TORCH_DB") == "full" else 5
 # (function, sample index) -> (the words the error must contain, why it is refused).
 REFUSED: dict[tuple[str, int], tuple[str, str]] = {}
 
