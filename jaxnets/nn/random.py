@@ -118,7 +118,7 @@ class Replay:
       values: the drawn arrays, one per ``recorded`` entry (traced values under ``jax.jit``).
       channels_last: how ``layout="auto"`` draws of rank 3 or more are moved.
       locate: returns the port's module path now drawing, for error messages.
-      label: where the replay is (e.g. ``"step 2, float32"``), for error messages.
+      label: which run the replay is in (e.g. ``"float32"``), for error messages.
     """
 
     def __init__(
