@@ -9,7 +9,7 @@ its first run, replayed into its other dtype's run, and handed to the port throu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import jax
@@ -167,6 +167,21 @@ def _channels_last(outputs: dict[str, list[np.ndarray]]) -> dict[str, list[np.nd
     }
 
 
+def _laid_out(
+    outputs: dict[str, list[np.ndarray]], layouts: Mapping[str, Sequence[Sequence[int]]]
+) -> dict[str, list[np.ndarray]]:
+    """torch's outputs in the port's layouts: ``layouts[path][k]`` is the axis permutation of
+    the path's ``k``-th output array (torch's order where the path or entry is missing)."""
+    arranged = {}
+    for path, arrays in outputs.items():
+        perms = list(layouts.get(path, ()))
+        arranged[path] = [
+            np.transpose(a, perms[k]) if k < len(perms) and len(perms[k]) == a.ndim else a
+            for k, a in enumerate(arrays)
+        ]
+    return arranged
+
+
 def _run_torch(
     torch_module, batches, loss_fn, optimizer, scheduler, dtype: str, replay, every_step
 ) -> torch_side.TorchRun:
@@ -223,6 +238,7 @@ def check_port(
     channels_last: bool = False,
     members: int = ensemble.MEMBERS,
     layers: Literal["first", "every"] = "first",
+    output_layouts: Mapping[str, Sequence[Sequence[int]]] | None = None,
 ) -> PortReport:
     """Train ``torch_module`` and its NNX port side by side and judge every step's numbers.
 
@@ -254,6 +270,11 @@ def check_port(
       layers: compare every module's output at the first step (``"first"``) or at every step
         (``"every"``: a port that drifts only once training has moved the weights is named at
         the step and layer where it starts).
+      output_layouts: where the port's modules keep their outputs in other layouts than the
+        ``channels_last`` rule says (a generated port knows each one): ``{torch module path:
+        [axis permutation per output array, call after call]}``, the port's axis ``i`` holding
+        torch's axis ``perm[i]``; paths not listed are compared in torch's layout, and the
+        inputs are not checked against the first convolution.
 
     Returns:
       A :class:`PortReport`: ``passed``, ``first_divergence``, a row per module output,
@@ -282,7 +303,8 @@ def check_port(
     tx = None
     if optimizer is not None:
         tx, _ = optim_map.translate(optimizer, scheduler, param_names)
-    _check_layout(torch_module, batches[0][0], channels_last)
+    if output_layouts is None:
+        _check_layout(torch_module, batches[0][0], channels_last)
     torch_dtypes = ["float64"] if dtypes == ["float32"] else []  # float32's truth
     torch_dtypes += dtypes
     with jax.enable_x64(True):  # float64 runs need it; float32 runs keep double scalars too
@@ -310,7 +332,7 @@ def check_port(
             )
             run = torch_runs[d]
             truth = torch_runs["float64"]
-            judged = _judge(d, run, jax_run, truth, leaves, channels_last)
+            judged = _judge(d, run, jax_run, truth, leaves, channels_last, output_layouts)
             if d == "float32" and members and not all(row.passed for row in judged):
                 # The ensemble can only widen the bound: it runs where torch's error is not enough.
                 if "float64" in models:
@@ -329,7 +351,9 @@ def check_port(
                     members=members,
                     every_step=every_step,
                 )
-                judged = _judge(d, run, jax_run, truth, leaves, channels_last, ensemble)
+                judged = _judge(
+                    d, run, jax_run, truth, leaves, channels_last, output_layouts, ensemble
+                )
             rows += judged
             loss_log[d] = {"torch": run.losses.tolist(), "jax": jax_run.losses.tolist()}
     return PortReport(rows, loss_log)
@@ -345,10 +369,14 @@ def _jax_batches(batches, dtype: str, channels_last: bool):
     ]
 
 
-def _judge(dtype, run, jax_run, truth, leaves, channels_last, ensemble=None) -> list[report.Row]:
+def _judge(
+    dtype, run, jax_run, truth, leaves, channels_last, layouts, ensemble=None
+) -> list[report.Row]:
     """Every row of one dtype run, in the order the report reads them."""
 
     def moved(outputs):
+        if layouts is not None:
+            return [_laid_out(o, layouts) for o in outputs]
         return [_channels_last(o) for o in outputs] if channels_last else outputs
 
     torch_outputs = moved(run.outputs)
