@@ -22,7 +22,7 @@ import torch.fx
 
 from jaxnets import nn
 from parity.generate import layers, layout, ops
-from parity.generate.trace import GenerateError, SourceLine, Traced, is_torch_layer
+from parity.generate.trace import GenerateError, SourceLine, Traced
 from parity.generate.values import Num, Seq, Tensor, var
 
 __all__ = ["Generator", "Source"]
@@ -66,7 +66,8 @@ class _ClassPlan:
     call_args: list[str] = field(default_factory=list)
     params: list[tuple[str, str]] = field(default_factory=list)  # (name, default source)
     init_lines: list[str] = field(default_factory=list)
-    instance_args: dict[str, list[str]] = field(default_factory=dict)
+    # per instance path: (parameter, value) in the order of ``params``
+    instance_args: dict[str, list[tuple[str, Any]]] = field(default_factory=dict)
 
 
 class Generator:
@@ -136,29 +137,35 @@ class Generator:
     def write(self, example_perms: list[Any]) -> Source:
         root = self.plan_of[""]
         self._write_call(root, example_perms)
-        for plan in reversed(self._ordered()):  # a class's uses need its parameters first
+        for plan in self._ordered():  # a class's uses need its parameters first
             if plan.input_perms is None:
                 raise GenerateError(f"{plan.name} is never called; generate_port needs it used")
             self._write_init(plan)
-        texts = [self._class_text(plan) for plan in reversed(self._ordered())]
+        texts = [self._class_text(plan) for plan in self._ordered()]
         body = "\n\n".join(texts)
         return Source(_module_text(body, self.model), root.name, self._layouts())
 
     def _ordered(self) -> list[_ClassPlan]:
-        """Root first, then each class after the classes that use it."""
+        """Every class after the classes it uses (their parameters are known then, and the
+        source reads bottom-up, as people write it)."""
         order: list[_ClassPlan] = []
 
         def visit(plan: _ClassPlan) -> None:
-            if plan in order:
+            if any(p is plan for p in order):
                 return
+            for path in self.traced:
+                if (
+                    any(
+                        path != base and path.startswith(f"{base}.") or (base == "" and path)
+                        for base in plan.paths
+                    )
+                    and _parent_plan(self, path) is plan
+                ):
+                    visit(self.plan_of[path])
             order.append(plan)
-            for path in sorted(self.traced, key=len):
-                child = self.plan_of[path]
-                if path and _parent_plan(self, path) is plan:
-                    visit(child)
 
-        visit(self.plan_of[""])
-        order += [p for p in self.plans if p not in order]
+        for plan in self.plans:
+            visit(plan)
         return order
 
     def _layouts(self) -> dict[str, list[tuple[int, ...]]]:
@@ -173,6 +180,38 @@ class Generator:
             for path in plan.paths:
                 visit(plan, path)
         return out
+
+    def preferred(self, plan: _ClassPlan, perms: list[Any]) -> list[Any]:
+        """The layouts a class is best written for: each input in the layout its first use
+        takes (a convolution's channels-last), else as it comes."""
+        if plan.input_perms is not None:
+            return plan.input_perms
+        traced = self.traced[plan.representative]
+        placeholders = [n for n in traced.graph.nodes if n.op == "placeholder"]
+        out = list(perms)
+        for i, node in enumerate(placeholders):
+            if i >= len(out) or out[i] is None or not node.users:
+                continue
+            first = next(iter(node.users))
+            if first.op != "call_module" or first.args[0] is not node:
+                continue
+            want = self._first_takes(_join(plan.representative, str(first.target)), len(out[i]))
+            if want is not None:
+                out[i] = want
+        return out
+
+    def _first_takes(self, path: str, rank: int) -> Any:
+        module = self.modules[path]
+        if path in self.traced:
+            plan = self.plan_of[path]
+            return self.preferred(plan, [layout.identity(rank)])[0]
+        if isinstance(module, torch.nn.Sequential):
+            first = next(iter(module.named_children()), None)
+            return None if first is None else self._first_takes(_join(path, first[0]), rank)
+        name = type(module).__name__
+        if name == "Flatten" or not hasattr(nn, name):
+            return None
+        return layers.takes(name, getattr(nn, name), rank)
 
     def _write_call(self, plan: _ClassPlan, input_perms: list[Any]) -> Any:
         """Write ``plan``'s ``__call__`` for inputs in ``input_perms`` (once) and give the
@@ -197,6 +236,7 @@ class Generator:
         lines = list(rendered[0][0])
         slots = [values for _, values in rendered]  # per instance: [(name, value, default)]
         names: dict[tuple, str] = {}
+        first_slot: dict[tuple, int] = {}
         substitutions: list[str] = []
         for k, (slot_name, _, default) in enumerate(slots[0]):
             column = tuple(layers.literal(inst[k][1]) for inst in slots)
@@ -212,10 +252,13 @@ class Generator:
                 while name in names.values() or keyword.iskeyword(name):
                     name = f"{name}_"
                 names[column] = name
+                first_slot[column] = k
             substitutions.append(f"{slot_name}={names[column]}" if keyword_arg else names[column])
         plan.params = [(name, "") for name in names.values()]
         for i, path in enumerate(plan.paths):
-            plan.instance_args[path] = [column[i] for column in names]
+            plan.instance_args[path] = [
+                (name, slots[i][first_slot[column]][1]) for column, name in names.items()
+            ]
         plan.init_lines = [_fill(line, substitutions) for line in lines]
 
     def _init_body(self, plan: _ClassPlan, path: str) -> tuple[list[str], list[tuple[str, Any]]]:
@@ -226,12 +269,14 @@ class Generator:
         lines = []
         for name, child in module._modules.items():
             if name in plan.optional:
-                lines.append(f"self.{name} = {name}")
-            elif child is None:
+                continue
+            if child is None:
                 lines.append(f"self.{name} = None")
             else:
                 built = self._build(_join(path, name), child, lit, plan, name)
                 lines.append(f"self.{name} = {built}")
+        # torch keeps an attribute set to None outside its modules: written last, in all uses.
+        lines += [f"self.{name} = {name}" for name in plan.optional]
         for name, param in module.named_parameters(recurse=False):
             lines.append(f"self.{name} = nnx.Param({_initial(param)})")
         for name, buffer in module.named_buffers(recurse=False):
@@ -245,7 +290,7 @@ class Generator:
         if path in self.leaves:
             return self.leaves[path]
         if path in self.traced:
-            return self._instance(path)
+            return self._instance(path, lit)
 
         def child(sub_path: str, sub: torch.nn.Module) -> str:
             return self._build(sub_path, sub, lit, plan, sub_path[len(path) + 1 :])
@@ -256,10 +301,10 @@ class Generator:
             text = text[:-1] + (", " if not text.endswith("(") else "") + "channels_last=False)"
         return text
 
-    def _instance(self, path: str) -> str:
+    def _instance(self, path: str, lit: layers.Writer) -> str:
         plan = self.plan_of[path]
         module = self.modules[path]
-        parts = list(plan.instance_args.get(path, []))
+        parts = [lit.arg(name, value) for name, value in plan.instance_args.get(path, [])]
         for name in plan.optional:
             child = module._modules.get(name)
             if child is not None:
@@ -381,15 +426,20 @@ def _signature(graph: torch.fx.Graph, optional: list[str]) -> tuple:
             replaced[node] = node.args[0]
             continue
         index[node] = len(out)
-        target = node.target if isinstance(node.target, str) else getattr(
-            node.target, "__name__", repr(node.target)
+        target = (
+            node.target
+            if isinstance(node.target, str)
+            else getattr(node.target, "__name__", repr(node.target))
         )
         out.append((node.op, target, norm(node.args), norm(node.kwargs)))
     return tuple(out)
 
 
 def _module_text(body: str, model: torch.nn.Module) -> str:
-    header = [f'"""The JAX port of ``{type(model).__qualname__}``, written by parity.generate_port."""', ""]
+    header = [
+        f'"""The JAX port of ``{type(model).__qualname__}``, written by parity.generate_port."""',
+        "",
+    ]
     imports = ["from __future__ import annotations", ""]
     std = []
     if "math." in body:
@@ -424,6 +474,7 @@ class _CallWriter:
         self.values: dict[torch.fx.Node, Any] = {}
         self.lines: list[_Line] = []
         self.node_of = {n.name: n for n in self.traced.graph.nodes}
+        self.names = _source_names(self.traced)
 
     # --- the interface ops.py uses
 
@@ -502,7 +553,20 @@ class _CallWriter:
         handler = ops.handler_for(name)
         if handler is None:
             return self.fail(node, f"the op {name} has no translation in parity.generate_port")
-        return handler(self, node, args, kwargs)
+        value = handler(self, node, args, kwargs)
+        if node.name in self.names and not self._emitted(node):
+            # The user's code named this value (``B, T, C = x.size()``, ``q, k, v = ...``).
+            held = var(node.name)
+            if isinstance(value, Tensor):
+                self.emit(node, value.expr, value.refs)
+                return Tensor(held, value.perm, value.shape, value.dtype, frozenset({node.name}))
+            if isinstance(value, Num) and value.refs:
+                self.emit(node, value.expr, value.refs)
+                return Num(held, value.value, frozenset({node.name}))
+        return value
+
+    def _emitted(self, node: torch.fx.Node) -> bool:
+        return any(line.holder == node.name for line in self.lines)
 
     def _get_attr(self, node: torch.fx.Node) -> Any:
         target = str(node.target)
@@ -549,7 +613,12 @@ class _CallWriter:
             perms = [a.perm if isinstance(a, Tensor) else None for a in args]
             if child_plan.input_perms is not None:
                 perms = child_plan.input_perms
-            moved = [self.convert(a, p) if isinstance(a, Tensor) else a for a, p in zip(args, perms, strict=True)]
+            else:
+                perms = self.gen.preferred(child_plan, perms)
+            moved = [
+                self.convert(a, p) if isinstance(a, Tensor) else a
+                for a, p in zip(args, perms, strict=True)
+            ]
             out_perms = self.gen._write_call(child_plan, perms)
             self._record(target, self.recorded(node), out_perms)
             return self._emit_call(node, target, moved, out_perms)
@@ -575,7 +644,11 @@ class _CallWriter:
                 recorded = self.gen.outputs[full]
                 plan = self.gen.plan_of.get(full) if full in self.gen.traced else None
                 if plan is not None:
-                    want = value.perm if plan.input_perms is None else plan.input_perms[0]
+                    want = (
+                        self.gen.preferred(plan, [value.perm])[0]
+                        if plan.input_perms is None
+                        else plan.input_perms[0]
+                    )
                 else:
                     want = self._takes(child, value, rel)
                 if want is not None and want != value.perm:
@@ -599,7 +672,9 @@ class _CallWriter:
             return [entry or args[0]], value.perm
         value = args[0]
         need = self._takes(module, value, target)
-        moved = [self.convert(a, need) if need is not None and i == 0 else a for i, a in enumerate(args)]
+        moved = [
+            self.convert(a, need) if need is not None and i == 0 else a for i, a in enumerate(args)
+        ]
         if len(moved) > 1:  # attention, recurrent state: torch's layout
             moved = [moved[0]] + [self.convert(a, layout.identity(a.rank)) for a in moved[1:]]
         outs = self._gives(module, moved[0], self.recorded(node))
@@ -696,7 +771,7 @@ class _CallWriter:
     # --- names and text
 
     def _render(self) -> list[str]:
-        names = _source_names(self.traced)
+        names = self.names
         last_use: dict[str, int] = {}
         for i, line in enumerate(self.lines):
             for ref in line.refs:
@@ -715,7 +790,8 @@ class _CallWriter:
                 holders[final[line.holder]] = line.holder
             text = _substitute(line.text, final)
             indent = "        " + "    " * line.indent
-            if line.comment and line.comment != previous_comment:
+            written = f"{final[line.holder]} = {text}" if line.holder is not None else text
+            if line.comment and line.comment != previous_comment and line.comment != written:
                 out.append(f"{indent}# {line.comment}")
                 previous_comment = line.comment
             if line.holder is not None and not line.text.startswith("if "):
@@ -804,17 +880,34 @@ def _source_names(traced: Traced) -> dict[str, str]:
             statement = ast.parse(line.text).body[0]
         except (SyntaxError, IndexError):
             continue
-        if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
-            names[nodes[-1].name] = statement.target.id
-            continue
-        if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
-            continue
-        target = statement.targets[0]
-        if isinstance(target, ast.Name):
-            names[nodes[-1].name] = target.id
-        elif isinstance(target, ast.Tuple):
-            _tuple_names(target, nodes, names)
+        for run in _runs(nodes):  # a line in a loop ran once per iteration
+            if isinstance(statement, ast.AugAssign) and isinstance(statement.target, ast.Name):
+                names[run[-1].name] = statement.target.id
+                continue
+            if not isinstance(statement, ast.Assign) or len(statement.targets) != 1:
+                continue
+            target = statement.targets[0]
+            if isinstance(target, ast.Name):
+                names[run[-1].name] = target.id
+            elif isinstance(target, ast.Tuple):
+                _tuple_names(target, run, names)
     return names
+
+
+def _runs(nodes: list[torch.fx.Node]) -> list[list[torch.fx.Node]]:
+    """The nodes of one line split into the shortest repeating runs of the same ops."""
+
+    def kind(node: torch.fx.Node) -> tuple[str, str]:
+        target = node.target if isinstance(node.target, str) else ops.op_name(node)
+        return node.op, "".join(c for c in str(target) if not c.isdigit())
+
+    kinds = [kind(n) for n in nodes]
+    for size in range(1, len(nodes) + 1):
+        if len(nodes) % size == 0 and all(
+            kinds[i : i + size] == kinds[:size] for i in range(0, len(nodes), size)
+        ):
+            return [nodes[i : i + size] for i in range(0, len(nodes), size)]
+    return [nodes]
 
 
 def _tuple_names(target: ast.Tuple, nodes: list[torch.fx.Node], names: dict[str, str]) -> None:
@@ -829,7 +922,9 @@ def _tuple_names(target: ast.Tuple, nodes: list[torch.fx.Node], names: dict[str,
                 walk(item, (*prefix, i))
 
     walk(target, ())
-    getitems = [n for n in nodes if n.op == "call_function" and ops.op_name(n) == "operator.getitem"]
+    getitems = [
+        n for n in nodes if n.op == "call_function" and ops.op_name(n) == "operator.getitem"
+    ]
     source = next((n for n in reversed(nodes) if n not in getitems), None)
     for node in getitems:
         path: list[int] = []

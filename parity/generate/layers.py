@@ -57,9 +57,28 @@ def _compact(value: Any) -> Any:
     return value
 
 
+def _rnn_signature(module: torch.nn.Module) -> inspect.Signature:
+    """torch's recurrent layers take ``*args, **kwargs``; their documented signature."""
+    P = inspect.Parameter
+    names: list[tuple[str, Any]] = [("input_size", P.empty), ("hidden_size", P.empty)]
+    names.append(("num_layers", 1))
+    if isinstance(module, torch.nn.RNN):
+        names.append(("nonlinearity", "tanh"))
+    names += [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]
+    if isinstance(module, torch.nn.LSTM):
+        names.append(("proj_size", 0))
+    return inspect.Signature([P(n, P.POSITIONAL_OR_KEYWORD, default=d) for n, d in names])
+
+
+def _signature(module: torch.nn.Module) -> inspect.Signature:
+    if isinstance(module, torch.nn.RNNBase):
+        return _rnn_signature(module)
+    return inspect.signature(type(module).__init__)
+
+
 def _generic(module: torch.nn.Module) -> tuple[list[Any], list[tuple[str, Any, Any]]]:
     """Positional and keyword arguments read back from same-named attributes."""
-    signature = inspect.signature(type(module).__init__)
+    signature = _signature(module)
     args: list[Any] = []
     kwargs: list[tuple[str, Any, Any]] = []
     for name, parameter in signature.parameters.items():
@@ -68,11 +87,13 @@ def _generic(module: torch.nn.Module) -> tuple[list[Any], list[tuple[str, Any, A
             inspect.Parameter.VAR_KEYWORD,
         ):
             continue
-        if name == "bias" and (
+        if isinstance(module, torch.nn.RNNBase) and name == "bias":
+            value: Any = module.bias
+        elif name == "bias" and (
             isinstance(getattr(module, "bias", None), torch.Tensor)
             or getattr(module, "bias", 0) is None
         ):
-            value: Any = module.bias is not None
+            value = module.bias is not None
         elif name == "elementwise_affine" and hasattr(module, "weight"):
             value = module.weight is not None
         elif hasattr(module, name):
@@ -82,6 +103,9 @@ def _generic(module: torch.nn.Module) -> tuple[list[Any], list[tuple[str, Any, A
         else:
             continue
         value = _compact(value)
+        if name == "stride" and parameter.default is None:
+            if value == _compact(getattr(module, "kernel_size", None)):
+                continue  # torch stores its default, the kernel size
         if parameter.default is inspect.Parameter.empty:
             args.append(value)
         else:
@@ -190,7 +214,7 @@ def constructor(
         args, kwargs = _generic(module)
         if "rngs" not in inspect.signature(getattr(nn, name).__init__).parameters:
             rngs = ""
-    names = _positional_names(type(module))
+    names = _positional_names(module)
     parts = [
         a if isinstance(a, _Raw) else lit.arg(names[i] if i < len(names) else f"arg{i}", a)
         for i, a in enumerate(args)
@@ -201,18 +225,16 @@ def constructor(
     return f"nn.{name}({', '.join(p for p in parts if p)})"
 
 
-def _positional_names(cls: type) -> list[str]:
+def _positional_names(module: torch.nn.Module) -> list[str]:
     return [
         n
-        for n, p in inspect.signature(cls.__init__).parameters.items()
+        for n, p in _signature(module).parameters.items()
         if n != "self" and p.kind is not inspect.Parameter.VAR_POSITIONAL
     ]
 
 
 class _Raw(str):
     """Source text passed through as is."""
-
-
 
 
 def takes(module_class: str, jax_layer: type, rank: int) -> layout.Perm | None:
@@ -235,4 +257,3 @@ def gives(jax_layer: type, input_perm: layout.Perm, out_rank: int, module_class:
     if channel is not None and len(input_perm) == out_rank:
         return layout.channel_moved(out_rank, channel)
     return layout.identity(out_rank)
-

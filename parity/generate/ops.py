@@ -100,7 +100,7 @@ def _refs(*values: Any) -> frozenset[str]:
 
 
 def _paren(expr: str) -> str:
-    simple = expr.replace(".", "").replace("_", "").replace("\x00", "").isalnum()
+    simple = expr.lstrip("-").replace(".", "").replace("_", "").replace("\x00", "").isalnum()
     if simple or (expr.endswith(("]", ")")) and _balanced_call(expr)):
         return expr
     return f"({expr})"
@@ -201,10 +201,24 @@ def _aligned(ctx: Any, node: Any, operands: list[Any]) -> tuple[list[Any], layou
     lead = next(t for t in tensors if t.rank == rank)
     same_rank = all(t.rank == rank or t.rank == 0 for t in tensors)
     perm = lead.perm if same_rank else layout.identity(rank)
-    out = [ctx.convert(o, perm) if isinstance(o, Tensor) and o.rank == rank else o for o in operands]
+    out = [
+        ctx.convert(o, perm) if isinstance(o, Tensor) and o.rank == rank else o for o in operands
+    ]
     if not same_rank:
-        out = [ctx.convert(o, layout.identity(o.rank)) if isinstance(o, Tensor) else o for o in out]
+        out = [_leading(ctx.convert(o, layout.identity(o.rank)), rank) for o in out]
     return out, perm
+
+
+def _leading(value: Any, rank: int) -> Any:
+    """A lower-rank operand with torch's implicit leading axes written out (``pos[None]``), so
+    the port runs where JAX's implicit rank promotion is an error."""
+    if not isinstance(value, Tensor) or value.rank in (0, rank):
+        return value
+    axes = ", ".join(["None"] * (rank - value.rank))
+    shape = (1,) * (rank - value.rank) + value.shape
+    return Tensor(
+        f"{_paren(value.expr)}[{axes}]", layout.identity(rank), shape, value.dtype, value.refs
+    )
 
 
 def _elementwise(ctx, node, operands: list[Any], render: Callable[[list[str]], str]) -> Any:
@@ -317,7 +331,9 @@ def _cast(ctx, node, args, kwargs):
 
 
 def _shape_items(t: Tensor) -> list[Num]:
-    return [Num(f"{t.expr}.shape[{layout.axis(t.perm, d)}]", s, t.refs) for d, s in enumerate(t.shape)]
+    return [
+        Num(f"{t.expr}.shape[{layout.axis(t.perm, d)}]", s, t.refs) for d, s in enumerate(t.shape)
+    ]
 
 
 @_op("size")
@@ -433,7 +449,9 @@ def _flatten(ctx, node, args, kwargs):
 def _unsqueeze(ctx, node, args, kwargs):
     t = ctx.convert(args[0], layout.identity(args[0].rank))
     dim = int(_value(_arg(args, kwargs, 1, "dim"))) % (t.rank + 1)
-    return ctx.tensor(node, f"jnp.expand_dims({t.expr}, {dim})", layout.identity(t.rank + 1), t.refs)
+    return ctx.tensor(
+        node, f"jnp.expand_dims({t.expr}, {dim})", layout.identity(t.rank + 1), t.refs
+    )
 
 
 @_op("squeeze")
@@ -467,8 +485,10 @@ def _reduction(ctx, node, args, kwargs):
     extra = []
     if name in ("std", "var"):
         correction = kwargs.get("correction", kwargs.get("unbiased", True))
-        ddof = int(_value(correction)) if not isinstance(_value(correction), bool) else int(
-            _value(correction)
+        ddof = (
+            int(_value(correction))
+            if not isinstance(_value(correction), bool)
+            else int(_value(correction))
         )
         extra.append(f"ddof={ddof}")
     func = {"amax": "max", "amin": "min"}.get(name, name)
@@ -584,7 +604,7 @@ def _index(ctx, node, t: Tensor, index: Any) -> Tensor:
     simple = simple and not any(isinstance(i, Tensor) for i in items)
     if not simple or t.perm == layout.identity(t.rank):
         t = ctx.convert(t, layout.identity(t.rank))
-        text = f"{_paren(t.expr)}[{_index_text(items)}]"
+        text = f"{_paren(_variable(t.expr))}[{_index_text(items)}]"
         out_rank = len(ctx.recorded(node).shape)
         return ctx.tensor(node, text, layout.identity(out_rank), _refs(t, items))
     if Ellipsis in items:
@@ -598,8 +618,13 @@ def _index(ctx, node, t: Tensor, index: Any) -> Tensor:
     dropped = {d for d, i in enumerate(items) if not isinstance(i, slice)}
     kept = [p for p in t.perm if p not in dropped]
     perm = tuple(sorted(kept).index(p) for p in kept)
-    text = f"{_paren(t.expr)}[{_index_text(ordered) or ':'}]"
+    text = f"{_paren(_variable(t.expr))}[{_index_text(ordered) or ':'}]"
     return ctx.tensor(node, text, perm, _refs(t, items))
+
+
+def _variable(expr: str) -> str:
+    """``self.mask`` for ``self.mask[...]``: an NNX variable indexes as its array does."""
+    return expr.removesuffix("[...]") if expr.startswith("self.") else expr
 
 
 def _index_text(items: list[Any]) -> str:
@@ -664,7 +689,12 @@ for _name in _SPATIAL:
         out = ctx.recorded(node)
         if isinstance(out, tuple):
             return ctx.fail(node, f"F.{name} with return_indices: use the layer")
-        return ctx.tensor(node, text, t.perm if out.dim() == t.rank else layout.identity(out.dim()), _refs(t, args[1:], kwargs))
+        return ctx.tensor(
+            node,
+            text,
+            t.perm if out.dim() == t.rank else layout.identity(out.dim()),
+            _refs(t, args[1:], kwargs),
+        )
 
     _HANDLERS[f"F.{_name}"] = _spatial
 
@@ -748,8 +778,19 @@ def _einsum(ctx, node, args, kwargs):
     return ctx.tensor(node, text, layout.identity(out_rank), _refs(moved))
 
 
-@_op("expand", "expand_as", "repeat", "cumsum", "F.linear", "F.layer_norm", "F.embedding",
-     "F.scaled_dot_product_attention", "F.one_hot", "F.cosine_similarity", "F.pairwise_distance")
+@_op(
+    "expand",
+    "expand_as",
+    "repeat",
+    "cumsum",
+    "F.linear",
+    "F.layer_norm",
+    "F.embedding",
+    "F.scaled_dot_product_attention",
+    "F.one_hot",
+    "F.cosine_similarity",
+    "F.pairwise_distance",
+)
 def _torch_layout(ctx, node, args, kwargs):
     """Ops written once, on torch's layout: the tensors are moved there first."""
     name = op_name(node)
@@ -757,8 +798,10 @@ def _torch_layout(ctx, node, args, kwargs):
     parts = [expr_of(a) for a in moved[1:]] + _kw(kwargs)
     first = moved[0]
     if name == "expand":
-        sizes = [expr_of(s) if _value(s) != -1 else str(first.shape[i] if i < first.rank else 1)
-                 for i, s in enumerate(args[1:])]
+        sizes = [
+            expr_of(s) if _value(s) != -1 else str(first.shape[i] if i < first.rank else 1)
+            for i, s in enumerate(args[1:])
+        ]
         text = f"jnp.broadcast_to({first.expr}, ({', '.join(sizes)},))"
     elif name == "expand_as":
         text = f"jnp.broadcast_to({first.expr}, {moved[1].expr}.shape)"

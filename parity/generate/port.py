@@ -101,8 +101,12 @@ def generate_port(
         layer without a translation (naming it and the line).
     """
     if not isinstance(torch_module, torch.nn.Module):
-        raise TypeError(f"torch_module must be a torch.nn.Module, got {type(torch_module).__name__}")
-    inputs = tuple(example_inputs) if isinstance(example_inputs, list | tuple) else (example_inputs,)
+        raise TypeError(
+            f"torch_module must be a torch.nn.Module, got {type(torch_module).__name__}"
+        )
+    inputs = (
+        tuple(example_inputs) if isinstance(example_inputs, list | tuple) else (example_inputs,)
+    )
     hand = dict(leaves or {})
     traced, outputs = trace_model(torch_module, inputs, set(hand))
     generator = Generator(

@@ -200,8 +200,8 @@ def trace_model(
     containers = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
     for path, sub in work.named_modules():
         if is_torch_layer(sub) and not isinstance(sub, containers):
-            user_paths = {p for p in user_paths if not p.startswith(path + ".")} if path else (
-                user_paths
+            user_paths = (
+                {p for p in user_paths if not p.startswith(path + ".")} if path else (user_paths)
             )
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     originals = dict(model.named_modules())
