@@ -2,6 +2,9 @@
 
 Exit status 0 only when every compared quantity is within its rule; 1 when any is not; 2 for bad
 arguments, unusable output paths included, reported before any experiment runs.
+
+``python -m parity port MODULE:CALLABLE --input-shape ...`` generates a torch model's port
+instead (``parity.generate.command``).
 """
 
 from __future__ import annotations
@@ -140,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["port"]:
+        from parity.generate import command
+
+        return command.main(argv[1:])
     from parity import report, runner
     from parity.experiments import EXPERIMENTS
 

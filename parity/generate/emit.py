@@ -44,6 +44,7 @@ class _Line:
     refs: frozenset[str]
     indent: int = 0
     comment: str | None = None
+    droppable: bool = False  # a name the user's code gave, left out where nothing reads it
 
 
 @dataclass
@@ -81,14 +82,14 @@ class Generator:
         *,
         channels_last: bool,
         class_name: str | None,
-        leaves: dict[str, str],
+        leaves: set[str],
     ):
         self.model = model
         self.modules = dict(model.named_modules())
         self.traced = traced
         self.outputs = outputs
         self.channels_last = channels_last
-        self.leaves = leaves  # path -> source of the hand-written module's constructor
+        self.leaves = leaves  # attributes of the root written by hand, passed to its __init__
         self.plans = self._plan_classes(class_name)
         self.plan_of = {path: plan for plan in self.plans for path in plan.paths}
 
@@ -254,7 +255,9 @@ class Generator:
                 names[column] = name
                 first_slot[column] = k
             substitutions.append(f"{slot_name}={names[column]}" if keyword_arg else names[column])
-        plan.params = [(name, "") for name in names.values()]
+        plan.params = [
+            (name, type(slots[0][first_slot[column]][1]).__name__) for column, name in names.items()
+        ]
         for i, path in enumerate(plan.paths):
             plan.instance_args[path] = [
                 (name, slots[i][first_slot[column]][1]) for column, name in names.items()
@@ -288,7 +291,7 @@ class Generator:
     def _build(self, path: str, module: torch.nn.Module, lit, plan, rel: str) -> str:
         """Source building the module at ``path`` inside ``plan``'s class."""
         if path in self.leaves:
-            return self.leaves[path]
+            return path
         if path in self.traced:
             return self._instance(path, lit)
 
@@ -318,9 +321,10 @@ class Generator:
     def _class_text(self, plan: _ClassPlan) -> str:
         torch_class = type(self.modules[plan.representative])
         doc = f'"""Port of ``{torch_class.__module__}.{torch_class.__qualname__}``."""'
-        params = [*(name for name, _ in plan.params)]
+        params = [f"{name}: {kind}" for name, kind in plan.params]
         params += [f"{name}: nnx.Module | None = None" for name in plan.optional]
-        signature = ", ".join(["self", *params, "*", "rngs: nnx.Rngs"])
+        hand = [f"{name}: nnx.Module" for name in sorted(self.leaves)] if plan.paths == [""] else []
+        signature = ", ".join(["self", *params, "*", *hand, "rngs: nnx.Rngs"])
         init = "\n".join(f"        {line}" for line in plan.init_lines) or "        pass"
         inputs = ", ".join(["self", *plan.call_args])
         call = "\n".join(plan.call_lines)
@@ -449,7 +453,8 @@ def _module_text(body: str, model: torch.nn.Module) -> str:
     third = []
     if "jax." in body.replace("jax.numpy", ""):
         third.append("import jax")
-    third.append("import jax.numpy as jnp")
+    if "jnp." in body:
+        third.append("import jax.numpy as jnp")
     third.append("from flax import nnx")
     third.append("")
     third.append("from jaxnets import nn")
@@ -501,8 +506,14 @@ class _CallWriter:
 
     def fail(self, node: torch.fx.Node, message: str) -> Any:
         line = self.traced.lines.get(node)
-        at = f" at {line}" if line else ""
-        raise GenerateError(f"{_describe(node)}{at}: {message}")
+        where = f"{line}" if line else f"{type(self.traced.module).__name__}.forward"
+        path = self.plan.representative
+        hand = (
+            f"write {path!r} by hand and pass it as leaves={{{path!r}: jax_module}}"
+            if path
+            else "write that part of the port by hand"
+        )
+        raise GenerateError(f"{message}, at {where}; {hand}")
 
     # --- the walk
 
@@ -559,9 +570,11 @@ class _CallWriter:
             held = var(node.name)
             if isinstance(value, Tensor):
                 self.emit(node, value.expr, value.refs)
+                self.lines[-1].droppable = True
                 return Tensor(held, value.perm, value.shape, value.dtype, frozenset({node.name}))
             if isinstance(value, Num) and value.refs:
                 self.emit(node, value.expr, value.refs)
+                self.lines[-1].droppable = True
                 return Num(held, value.value, frozenset({node.name}))
         return value
 
@@ -785,6 +798,8 @@ class _CallWriter:
         out: list[str] = []
         previous_comment = None
         for i, line in enumerate(self.lines):
+            if line.droppable and last_use.get(line.holder, -1) <= i:
+                continue
             if line.holder is not None and line.holder not in final:
                 final[line.holder] = self._pick(line.holder, names, holders, last_use, i)
                 holders[final[line.holder]] = line.holder
@@ -816,12 +831,6 @@ class _CallWriter:
 def _substitute(text: str, final: dict[str, str]) -> str:
     pieces = text.split("\x00")
     return "".join(final.get(p, p) if i % 2 else p for i, p in enumerate(pieces))
-
-
-def _describe(node: torch.fx.Node) -> str:
-    if node.op == "call_module":
-        return f"the call of {node.target}"
-    return f"the op {ops.op_name(node)}"
 
 
 def _default_perms(recorded: Any) -> Any:

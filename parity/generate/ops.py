@@ -144,8 +144,37 @@ def _call(func: str, *parts: str) -> str:
     return f"{func}({', '.join(p for p in parts if p)})"
 
 
-def _kw(kwargs: dict, drop: tuple[str, ...] = ()) -> list[str]:
-    return [f"{k}={expr_of(v)}" for k, v in kwargs.items() if k not in drop]
+def _kw(kwargs: dict, drop: tuple[str, ...] = (), function: str | None = None) -> list[str]:
+    """``key=value`` for the keyword arguments, leaving out ``drop`` and those equal to the
+    default of ``function`` (fx writes out every default of some torch functions)."""
+    defaults = _defaults(function) if function else {}
+    return [
+        f"{k}={expr_of(v)}"
+        for k, v in kwargs.items()
+        if k not in drop and not (k in defaults and _equal(_value(v), defaults[k]))
+    ]
+
+
+def _defaults(function: str) -> dict[str, Any]:
+    import inspect
+
+    from jaxnets.nn import functional
+
+    target = getattr(functional, function.removeprefix("F."), None)
+    if target is None:
+        return {}
+    return {
+        name: p.default
+        for name, p in inspect.signature(target).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+
+
+def _equal(value: Any, default: Any) -> bool:
+    try:
+        return type(value) is type(default) and bool(value == default)
+    except Exception:  # arrays and the like are never a default
+        return False
 
 
 # ----------------------------------------------------------------------------- element-wise
@@ -265,7 +294,7 @@ for _name, _func in _UNARY.items():
 for _name in _F_ELEMENTWISE:
 
     def _functional(ctx, node, args, kwargs, name=_name):
-        rest = [expr_of(a) for a in args[1:]] + _kw(kwargs, drop=("inplace",))
+        rest = [expr_of(a) for a in args[1:]] + _kw(kwargs, ("inplace",), f"F.{name}")
         return _elementwise(ctx, node, [args[0]], lambda e: _call(f"F.{name}", e[0], *rest))
 
     _HANDLERS[f"F.{_name}"] = _functional
@@ -289,12 +318,22 @@ def _where(ctx, node, args, kwargs):
     return _elementwise(ctx, node, list(args[:3]), lambda e: f"jnp.where({', '.join(e)})")
 
 
-@_op("clamp", "clip", "clamp_")
+@_op("clamp", "clip", "clamp_", "clamp_min", "clamp_max")
 def _clamp(ctx, node, args, kwargs):
-    low, high = _arg(args, kwargs, 1, "min"), _arg(args, kwargs, 2, "max")
-    return _elementwise(
-        ctx, node, [args[0], low, high], lambda e: f"jnp.clip({e[0]}, {e[1]}, {e[2]})"
-    )
+    """torch's clamp passes the gradient at the bounds (``jnp.clip`` halves it there)."""
+    name = op_name(node)
+    low = _arg(args, kwargs, 1, "min") if name != "clamp_max" else None
+    high = _arg(args, kwargs, 2 if name != "clamp_max" else 1, "max")
+
+    def render(e: list[str]) -> str:
+        x, lo, hi = e
+        if _value(high) is None:
+            return f"jnp.where({x} >= {lo}, {x}, {lo})"
+        if _value(low) is None:
+            return f"jnp.where({x} <= {hi}, {x}, {hi})"
+        return f"jnp.where(({x} >= {lo}) & ({x} <= {hi}), {x}, jnp.clip({x}, {lo}, {hi}))"
+
+    return _elementwise(ctx, node, [args[0], low, high], render)
 
 
 @_op("maximum", "minimum")
@@ -681,7 +720,7 @@ for _name in _SPATIAL:
         cl = layout.channel_moved(t.rank, 1)
         if t.perm != layout.identity(t.rank):
             t = ctx.convert(t, cl)
-        rest = [expr_of(a) for a in args[1:]] + _kw(kwargs)
+        rest = [expr_of(a) for a in args[1:]] + _kw(kwargs, function=f"F.{name}")
         if t.perm == cl and t.rank >= 3:
             text = _call(f"F.{name}", t.expr, *rest)
         else:
@@ -703,7 +742,7 @@ for _name in _SPATIAL:
 def _pad(ctx, node, args, kwargs):
     t = args[0]
     pad = _value(_arg(args, kwargs, 1, "pad"))
-    rest = [expr_of(a) for a in args[1:]] + _kw(kwargs)
+    rest = [expr_of(a) for a in args[1:]] + _kw(kwargs, function="F.pad")
     cl = layout.channel_moved(t.rank, 1)
     if t.rank >= 3 and t.perm == cl and len(pad) <= 2 * (t.rank - 2):
         return ctx.tensor(node, _call("F.pad", t.expr, *rest), cl, _refs(t))
@@ -795,7 +834,7 @@ def _torch_layout(ctx, node, args, kwargs):
     """Ops written once, on torch's layout: the tensors are moved there first."""
     name = op_name(node)
     moved = [ctx.convert(a, layout.identity(a.rank)) if isinstance(a, Tensor) else a for a in args]
-    parts = [expr_of(a) for a in moved[1:]] + _kw(kwargs)
+    parts = [expr_of(a) for a in moved[1:]] + _kw(kwargs, function=name)
     first = moved[0]
     if name == "expand":
         sizes = [

@@ -89,9 +89,10 @@ def generate_port(
       example_inputs: the positional inputs of one forward call, in torch's layout.
       channels_last: the port's layout for activations of rank >= 3.
       class_name: the root class's name (default: the torch class's).
-      leaves: ``{torch path: source text}`` for submodules written by hand: the text builds
-        the NNX module (e.g. ``"MyAttention(8, rngs=rngs)"``) and the class must be importable
-        where the source runs; it is called with its inputs in torch's layout.
+      leaves: ``{attribute: jax_module}`` for submodules of the root written by hand (where
+        fx cannot trace them, or an op has no translation): the generated root class takes
+        them as keyword arguments and calls them with their inputs, and returns read from
+        them, in torch's layout; ``model`` holds the given modules themselves.
 
     Returns:
       A :class:`GeneratedPort` (``.source``, ``.module_class``, ``.model``, ``.check``).
@@ -108,6 +109,15 @@ def generate_port(
         tuple(example_inputs) if isinstance(example_inputs, list | tuple) else (example_inputs,)
     )
     hand = dict(leaves or {})
+    children = dict(torch_module.named_children())
+    for path, module in hand.items():
+        if path not in children:
+            raise GenerateError(
+                f"leaves: {path!r} is not an attribute of the model (its submodules: "
+                f"{', '.join(children) or 'none'}); only the root's attributes can be given"
+            )
+        if not isinstance(module, nnx.Module):
+            raise TypeError(f"leaves[{path!r}] must be an nnx.Module, got {type(module).__name__}")
     traced, outputs = trace_model(torch_module, inputs, set(hand))
     generator = Generator(
         torch_module,
@@ -115,7 +125,7 @@ def generate_port(
         outputs,
         channels_last=channels_last,
         class_name=class_name,
-        leaves=hand,
+        leaves=set(hand),
     )
     perms = [
         layout.channels_last(x.dim())
@@ -127,7 +137,7 @@ def generate_port(
     source = format_source(written.text)
     module = import_source(source, f"jaxnets_port_{written.class_name.lower()}")
     module_class = getattr(module, written.class_name)
-    model = module_class(rngs=nnx.Rngs(0))
+    model = module_class(**hand, rngs=nnx.Rngs(0))
     from parity.port import load_torch
 
     load_torch(model, torch_module)

@@ -127,11 +127,15 @@ def _trace(path: str, module: torch.nn.Module) -> Traced:
         where = _failure_line(error, module)
         name = type(module).__name__
         at = f" at {where}" if where else ""
+        hand = (
+            f"write that submodule by hand and pass it as leaves={{{path!r}: jax_module}}"
+            if path
+            else "move that part into a submodule written by hand (leaves=)"
+        )
         raise GenerateError(
             f"torch.fx cannot trace {name}.forward{at} ({type(error).__name__}: {error}). "
             "Control flow that depends on tensor values cannot become one traced program: "
-            "move the data-dependent part into a helper marked with torch.fx.wrap, or write "
-            f"that submodule by hand and pass it as leaves={{{path or name!r}: jax_module}}"
+            f"move the data-dependent part into a helper marked with torch.fx.wrap, or {hand}"
         ) from error
     traced = Traced(path, module, graph)
     for node in graph.nodes:

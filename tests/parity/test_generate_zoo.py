@@ -1,5 +1,5 @@
 """Every zoo model's generated port trains as torch does: float64, 3 steps of its own optimiser,
-channels-last and channels-first."""
+channels-last and channels-first; and its source is clean (ruff, imports)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 
 from parity import generate_port
 
+from .generated_source import assert_clean
 from .zoo import ZOO
 
 
@@ -16,6 +17,7 @@ def test_generated_port_trains_as_torch(case, channels_last):
     model = case.build()
     batch = case.batch()
     port = generate_port(model, batch[: case.n_inputs], channels_last=channels_last)
+    assert_clean(port.source)
     report = port.check(
         batch,
         loss=case.loss(channels_last),
