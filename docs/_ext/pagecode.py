@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import inspect
 import io
+import linecache
 import re
 import textwrap
 import traceback
@@ -113,6 +114,9 @@ def run(code: str, namespace: dict, name: str = "<page>") -> str:
         limited to the block's own frames and below.
     """
     out = io.StringIO()
+    # Registered as a source file: tracebacks, and torch.fx's record of each op's line (which
+    # parity.generate_port writes beside the code it generates), show the block's lines.
+    linecache.cache[name] = (len(code), None, code.splitlines(True), name)
     try:
         compiled = compile(code, name, "exec")
         with contextlib.redirect_stdout(out):
