@@ -45,6 +45,7 @@ class _Line:
     indent: int = 0
     comment: str | None = None
     droppable: bool = False  # a name the user's code gave, left out where nothing reads it
+    unpack: tuple[str, int, int, str] | None = None  # (tuple's node, index, length, its text)
 
 
 @dataclass
@@ -565,16 +566,22 @@ class _CallWriter:
         if handler is None:
             return self.fail(node, f"the op {name} has no translation in parity.generate_port")
         value = handler(self, node, args, kwargs)
+        unpack = None
+        if name == "operator.getitem" and isinstance(args[0], Seq) and isinstance(args[1], int):
+            base = node.args[0]
+            unpack = (base.name, args[1], len(args[0].items), args[0].expr)
         if node.name in self.names and not self._emitted(node):
             # The user's code named this value (``B, T, C = x.size()``, ``q, k, v = ...``).
             held = var(node.name)
             if isinstance(value, Tensor):
                 self.emit(node, value.expr, value.refs)
                 self.lines[-1].droppable = True
+                self.lines[-1].unpack = unpack
                 return Tensor(held, value.perm, value.shape, value.dtype, frozenset({node.name}))
             if isinstance(value, Num) and value.refs:
                 self.emit(node, value.expr, value.refs)
                 self.lines[-1].droppable = True
+                self.lines[-1].unpack = unpack
                 return Num(held, value.value, frozenset({node.name}))
         return value
 
@@ -795,24 +802,28 @@ class _CallWriter:
             if node.op == "placeholder":
                 final[node.name] = node.name
                 holders[node.name] = node.name
-        out: list[str] = []
-        previous_comment = None
+        kept: list[tuple[int, _Line, str | None, str]] = []  # (index, line, target, text)
         for i, line in enumerate(self.lines):
             if line.droppable and last_use.get(line.holder, -1) <= i:
                 continue
-            if line.holder is not None and line.holder not in final:
-                final[line.holder] = self._pick(line.holder, names, holders, last_use, i)
-                holders[final[line.holder]] = line.holder
-            text = _substitute(line.text, final)
+            target = None
+            if line.holder is not None and not line.text.startswith("if "):
+                if line.holder not in final:
+                    final[line.holder] = self._pick(line.holder, names, holders, last_use, i)
+                    holders[final[line.holder]] = line.holder
+                target = final[line.holder]
+            kept.append((i, line, target, _substitute(line.text, final)))
+        kept = _unpacked(kept, last_use, final)
+        kept = _returned(kept)
+        out: list[str] = []
+        previous_comment = None
+        for _, line, target, text in kept:
             indent = "        " + "    " * line.indent
-            written = f"{final[line.holder]} = {text}" if line.holder is not None else text
+            written = f"{target} = {text}" if target is not None else text
             if line.comment and line.comment != previous_comment and line.comment != written:
                 out.append(f"{indent}# {line.comment}")
                 previous_comment = line.comment
-            if line.holder is not None and not line.text.startswith("if "):
-                out.append(f"{indent}{final[line.holder]} = {text}")
-            else:
-                out.append(f"{indent}{text}")
+            out.append(f"{indent}{written}")
         return out
 
     def _pick(self, holder: str, names: dict[str, str], holders, last_use, i) -> str:
@@ -826,6 +837,62 @@ class _CallWriter:
         while f"{holder}_{k}" in holders:
             k += 1
         return f"{holder}_{k}"
+
+
+Kept = list[tuple[int, _Line, "str | None", str]]
+
+
+def _unpacked(kept: Kept, last_use: dict[str, int], final: dict[str, str]) -> Kept:
+    """``q = split[0]``, ``k = split[1]``, ... right after ``split = ...`` and read nowhere else,
+    as ``q, k, v = ...``; the same for the sizes of one ``x.size()``."""
+    out: Kept = []
+    i = 0
+    while i < len(kept):
+        index, line, target, text = kept[i]
+        unpack = line.unpack
+        if unpack is None or unpack[1] != 0:
+            out.append(kept[i])
+            i += 1
+            continue
+        base, _, count, whole = unpack
+        run = kept[i : i + count]
+        if len(run) != count or [r[1].unpack[:2] if r[1].unpack else None for r in run] != [
+            (base, k) for k in range(count)
+        ]:
+            out.append(kept[i])
+            i += 1
+            continue
+        targets = ", ".join(str(r[2]) for r in run)
+        merged_line = _Line(None, "", frozenset(), line.indent, line.comment)
+        previous = out[-1] if out else None
+        if (
+            previous is not None
+            and previous[1].holder == base
+            and previous[1].indent == line.indent
+            and last_use.get(base, -1) <= run[-1][0]
+        ):
+            out[-1] = (previous[0], previous[1], targets, previous[3])
+        else:
+            out.append((index, merged_line, targets, _substitute(whole, final)))
+        i += count
+    return out
+
+
+def _returned(kept: Kept) -> Kept:
+    """``y = f(x)`` then ``return y``, where nothing else reads ``y``, as ``return f(x)``."""
+    if len(kept) < 2:
+        return kept
+    (index, line, target, value), (_, last, _, text) = kept[-2], kept[-1]
+    if (
+        target is None
+        or line.holder is None
+        or line.indent != 0
+        or last.holder is not None
+        or text != f"return {target}"
+        or any(line.holder in other.refs for _, other, _, _ in kept[:-1])
+    ):
+        return kept
+    return [*kept[:-2], (index, line, None, f"return {value}")]
 
 
 def _substitute(text: str, final: dict[str, str]) -> str:

@@ -41,8 +41,13 @@ def channel_moved(rank: int, channel: int) -> Perm:
 
 
 def axis(perm: Perm, dim: int) -> int:
-    """The port's axis holding torch's ``dim`` (negative dims count from the end)."""
-    return perm.index(dim % len(perm)) if perm else 0
+    """The port's axis holding torch's ``dim`` (negative dims count from the end, and stay
+    negative where the layout is torch's, as the user wrote them)."""
+    if not perm:
+        return 0
+    if perm == identity(len(perm)):
+        return dim
+    return perm.index(dim % len(perm))
 
 
 def conversion(source: Perm, target: Perm, expr: str) -> str:

@@ -1,4 +1,5 @@
-"""README's "Check your own port" runs as written, and the output it shows is what it prints.
+"""README's "Check your own port" and "Generate a port" run as written, and the output they show
+is what they print.
 
 Its code blocks are fenced ```python torch: GitHub highlights them as Python, and
 tests/test_readme.py, which runs the ```python blocks without torch, leaves them to this test.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import linecache
 import re
 from pathlib import Path
 
@@ -70,3 +72,22 @@ def test_check_your_own_port_runs_and_prints_what_it_shows():
         else:  # the first divergence: where, when and in which dtype, before the numbers
             assert output.split(":", 1)[0] == expected.split(":", 1)[0]
     assert namespace["report"].first_divergence.layer == "pool"
+
+
+GENERATE_TITLE = "## Generate a port"
+
+
+def test_generate_a_port_runs_and_prints_what_it_shows():
+    """The example writes exactly the source shown (run as a script: the torch lines it reads
+    for the comments come from the script's own file) and the check passes."""
+    text = README.read_text()
+    assert GENERATE_TITLE in text, f"README.md has no {GENERATE_TITLE!r} section"
+    part = text.split(GENERATE_TITLE, 1)[1].split("\n## ", 1)[0]
+    (code,), (shown,) = blocks(part, "python torch"), blocks(part, "text")
+    assert not blocks(part, "python")
+    filename = "<README: Generate a port>"
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(compile(code, filename, "exec"), {"__name__": "__main__"})
+    assert printed.getvalue().strip() == shown.strip()
