@@ -64,17 +64,86 @@ def is_torch_layer(module: torch.nn.Module) -> bool:
     return type(module).__module__.startswith("torch.nn")
 
 
+# What a value computed only from these depends on is the inputs' shapes, not their values.
+_SHAPE_METHODS = {"size", "dim", "ndimension", "numel"}
+_SHAPE_ATTRIBUTES = {"shape", "ndim"}
+
+
+class ShapeError(Exception):
+    """A condition on tensor values (not shapes) in traced code."""
+
+
 class _OneLevel(torch.fx.Tracer):
     """Every submodule call is a leaf; buffers are ``get_attr`` nodes as parameters are (so
-    ``self.mask[:, :T]`` with a traced ``T`` traces)."""
+    ``self.mask[:, :T]`` with a traced ``T`` traces).
 
-    def __init__(self) -> None:
+    Python control flow on shapes (``assert t <= block_size``, ``if x.dim() == 4``) is decided
+    by the example inputs, as ``torch.export`` specialises on them; control flow on tensor
+    values is refused.
+    """
+
+    def __init__(self, inputs: tuple[Any, ...]) -> None:
         super().__init__()
         self.record_stack_traces = True
         self.proxy_buffer_attributes = True
+        self.inputs = inputs
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         return True
+
+    def to_bool(self, obj: torch.fx.Proxy) -> bool:
+        return bool(self._shape_value(obj.node))
+
+    def _shape_value(self, node: torch.fx.Node) -> Any:
+        """The node's value on the example, where it depends on the inputs' shapes only."""
+        values: dict[torch.fx.Node, Any] = {}
+        placeholders = [n for n in node.graph.nodes if n.op == "placeholder"]
+
+        def value(n: Any) -> Any:
+            if isinstance(n, torch.fx.Node):
+                if n not in values:
+                    values[n] = evaluate(n)
+                return values[n]
+            if isinstance(n, list | tuple):
+                return type(n)(value(a) for a in n)
+            if isinstance(n, dict):
+                return {k: value(v) for k, v in n.items()}
+            return n
+
+        def evaluate(n: torch.fx.Node) -> Any:
+            if n.op == "placeholder":
+                return _Shaped(self.inputs[placeholders.index(n)])
+            if n.op == "call_method" and n.target in _SHAPE_METHODS:
+                return getattr(value(n.args[0]), str(n.target))(*value(n.args[1:]))
+            if n.op == "call_function" and n.target is getattr:
+                if n.args[1] in _SHAPE_ATTRIBUTES:
+                    return getattr(value(n.args[0]), n.args[1])
+            elif n.op == "call_function":
+                args, kwargs = value(n.args), value(n.kwargs)
+                if not any(isinstance(a, _Shaped) for a in (*args, *kwargs.values())):
+                    return n.target(*args, **kwargs)
+            raise ShapeError(n)
+
+        return value(node)
+
+
+class _Shaped:
+    """An input seen only through its shape."""
+
+    def __init__(self, tensor: Any):
+        self.shape = tensor.shape if isinstance(tensor, torch.Tensor) else None
+        self.ndim = len(self.shape) if self.shape is not None else None
+
+    def size(self, dim: int | None = None) -> Any:
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self) -> int:
+        return self.ndim
+
+    ndimension = dim
+
+    def numel(self) -> int:
+        return int(torch.Size(self.shape).numel())
 
 
 def user_line(stack: str | None) -> SourceLine | None:
@@ -119,11 +188,15 @@ def _failure_line(error: BaseException, module: torch.nn.Module) -> SourceLine |
     return SourceLine(frame.filename, frame.lineno or 0, frame.name, (frame.line or "").strip())
 
 
-def _trace(path: str, module: torch.nn.Module) -> Traced:
-    tracer = _OneLevel()
+def _trace(path: str, module: torch.nn.Module, inputs: tuple[Any, ...]) -> Traced:
+    tracer = _OneLevel(inputs)
     try:
         graph = tracer.trace(module)
     except Exception as error:  # fx raises TraceError, TypeError, ... from the user's code
+        if isinstance(error, ShapeError):
+            error = torch.fx.proxy.TraceError(
+                "a condition on tensor values (not shapes) decides the control flow"
+            ).with_traceback(error.__traceback__)
         where = _failure_line(error, module)
         name = type(module).__name__
         at = f" at {where}" if where else ""
@@ -216,9 +289,9 @@ def trace_model(
         for path, sub in work.named_modules():
             if path not in user_paths or path not in inputs:
                 continue
-            one = _trace(path, sub)
-            one.module = originals[path]
             args, kwargs = inputs[path]
+            one = _trace(path, sub, args)
+            one.module = originals[path]
             if kwargs:
                 raise GenerateError(
                     f"{path or 'the model'} is called with keyword arguments "
