@@ -137,10 +137,7 @@ def generate_port(
     source = format_source(written.text)
     module = import_source(source, f"jaxnets_port_{written.class_name.lower()}")
     module_class = getattr(module, written.class_name)
-    model = module_class(**hand, rngs=nnx.Rngs(0))
-    from parity.port import load_torch
-
-    load_torch(model, torch_module)
+    model = _loaded(module_class, hand, torch_module)
     return GeneratedPort(
         source=source,
         module_class=module_class,
@@ -149,6 +146,37 @@ def generate_port(
         torch_module=torch_module,
         output_layouts=written.output_layouts,
     )
+
+
+def _loaded(module_class: type, hand: dict[str, Any], torch_module: torch.nn.Module) -> Any:
+    """An instance holding torch's weights. Built abstractly where it can be: a random
+    initialisation compiles a program per parameter shape (6 of 9 seconds for a small ResNet),
+    and torch's values replace it anyway."""
+    import jax
+    import jax.numpy as jnp
+
+    from parity.port import load_torch
+
+    if hand:  # the hand-written modules are the user's own objects, used as they are
+        model = module_class(**hand, rngs=nnx.Rngs(0))
+        load_torch(model, torch_module)
+        return model
+    model = nnx.eval_shape(lambda: module_class(rngs=nnx.Rngs(0)))
+    load_torch(model, torch_module)
+    # What torch's state does not hold (random-number streams) starts as NNX would start it.
+    for _, variable in nnx.iter_graph(model):
+        if not isinstance(variable, nnx.Variable):
+            continue
+        value = variable.get_value()
+        if isinstance(value, jax.ShapeDtypeStruct):
+            if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
+                fresh = jax.random.split(jax.random.key(0), value.shape) if value.shape else (
+                    jax.random.key(0)
+                )
+            else:
+                fresh = jnp.zeros(value.shape, value.dtype)
+            variable.set_value(fresh)
+    return model
 
 
 def format_source(text: str) -> str:

@@ -256,7 +256,8 @@ def train(
         params, rest = ensemble.perturbed((params, rest), start, members)
     init = jax.vmap(tx.init) if members and tx is not None else getattr(tx, "init", None)
     opt_state = init(params) if init is not None else None
-    step = _compiled_step(graphdef, paths, loss_fn, tx, channels_last, bool(members))
+    quick = len(batches) <= QUICK_COMPILE_STEPS
+    step = _compiled_step(graphdef, paths, loss_fn, tx, channels_last, bool(members), quick)
     losses, first_grads, kept_outputs = [], None, []
     for index, ((inputs, target), step_draws) in enumerate(zip(batches, draws, strict=True)):
         values = tuple(_draw_value(v, dtype) for v in step_draws.values)
@@ -302,7 +303,16 @@ def _torch_layout(graphdef, paths, grads, params, rest) -> tuple[dict, dict]:
     return grads_torch, final
 
 
-def _compiled_step(graphdef, paths, loss_fn, tx, channels_last: bool, vmapped: bool):
+# A check of a few steps is mostly compilation: below this many steps the step compiles without
+# XLA's optimisation passes on CPU (the zoo of generated ports checks in 33 s instead of 77 s on
+# two cores); a long check runs the optimised program.
+QUICK_COMPILE_STEPS = 32
+QUICK_COMPILE = {"xla_backend_optimization_level": 0, "xla_cpu_use_fusion_emitters": False}
+
+
+def _compiled_step(
+    graphdef, paths, loss_fn, tx, channels_last: bool, vmapped: bool, quick: bool = False
+):
     """The jit-compiled training step (vmapped over an ensemble's leading axis when asked);
     the draws' descriptions and the run's label are static, their values arguments."""
 
@@ -312,4 +322,5 @@ def _compiled_step(graphdef, paths, loss_fn, tx, channels_last: bool, vmapped: b
         )
         return jax.vmap(body)(*arrays) if vmapped else body(*arrays)
 
-    return jax.jit(run, static_argnums=(0, 1))
+    options = QUICK_COMPILE if quick and jax.default_backend() == "cpu" else None
+    return jax.jit(run, static_argnums=(0, 1), compiler_options=options)
