@@ -170,8 +170,10 @@ def _loaded(module_class: type, hand: dict[str, Any], torch_module: torch.nn.Mod
         value = variable.get_value()
         if isinstance(value, jax.ShapeDtypeStruct):
             if jax.dtypes.issubdtype(value.dtype, jax.dtypes.prng_key):
-                fresh = jax.random.split(jax.random.key(0), value.shape) if value.shape else (
-                    jax.random.key(0)
+                fresh = (
+                    jax.random.split(jax.random.key(0), value.shape)
+                    if value.shape
+                    else (jax.random.key(0))
                 )
             else:
                 fresh = jnp.zeros(value.shape, value.dtype)
