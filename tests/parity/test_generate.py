@@ -10,6 +10,7 @@ import textwrap
 
 import jax.numpy as jnp
 import numpy as np
+import orbax.checkpoint as ocp
 import pytest
 import torch
 from flax import nnx
@@ -17,6 +18,7 @@ from flax import nnx
 from jaxnets import nn
 from parity import generate_port
 from parity.generate import GenerateError, command
+from parity.generate.port import import_source
 
 from .zoo import ZOO
 
@@ -270,7 +272,15 @@ def test_command_writes_source_weights_checkpoint_and_report(models, capsys):
     with np.load(out / "net_jax.state_dict.npz") as weights:
         assert sorted(weights) == ["conv1.bias", "conv1.weight", "fc.bias", "fc.weight"]
         assert weights["conv1.weight"].shape == (4, 3, 3, 3)  # torch's layout
-    assert (out / "net_jax_checkpoint").is_dir()
+    # The orbax checkpoint restores into the written class and holds the same weights.
+    restored_class = import_source(source, "restored_net").Net
+    graphdef, target = nnx.split(nnx.eval_shape(lambda: restored_class(rngs=nnx.Rngs(0))))
+    with ocp.StandardCheckpointer() as checkpointer:
+        state = checkpointer.restore((out / "net_jax_checkpoint").absolute(), target)
+    restored = nn.state_dict(nnx.merge(graphdef, state))
+    with np.load(out / "net_jax.state_dict.npz") as weights:
+        for key, value in restored.items():
+            np.testing.assert_array_equal(value, weights[key])
     report = json.loads((out / "net_jax.report.json").read_text())
     assert report["passed"] is True
     assert "conv1" in (out / "net_jax.report.txt").read_text()
