@@ -303,7 +303,7 @@ def _torch_layout(graphdef, paths, grads, params, rest) -> tuple[dict, dict]:
     return grads_torch, final
 
 
-# A check of a few steps is mostly compilation: below this many steps the step compiles without
+# A check of a few steps is mostly compilation: up to this many steps the step compiles without
 # XLA's optimisation passes on CPU (the zoo of generated ports checks in 33 s instead of 77 s on
 # two cores); a long check runs the optimised program.
 QUICK_COMPILE_STEPS = 32
