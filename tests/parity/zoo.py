@@ -683,6 +683,9 @@ class GPT(nn.Module):
     def forward(self, idx):
         device = idx.device
         b, t = idx.size()
+        assert t <= self.config.block_size, (
+            f"Cannot forward sequence of length {t}, block size is only {self.config.block_size}"
+        )
         pos = torch.arange(0, t, dtype=torch.long, device=device)  # shape (t)
 
         # forward the GPT model itself
