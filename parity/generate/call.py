@@ -297,8 +297,7 @@ class CallWriter:
             if out_perms != source.perm:
                 call = layout.conversion(out_perms, source.perm, call)
             self.emit(node, source.expr, refs)
-            self.emit(node, f"if self.{attribute} is not None:", frozenset(), indent=0)
-            self.lines[-1].holder = None
+            self.lines.append(Line(None, f"if self.{attribute} is not None:", frozenset()))
             self.emit(node, call, refs, indent=1)
             out_perms = source.perm
         else:

@@ -185,11 +185,7 @@ def _reduction(ctx, node, args, kwargs):
     extra = []
     if name in ("std", "var"):
         correction = kwargs.get("correction", kwargs.get("unbiased", True))
-        ddof = (
-            int(_value(correction))
-            if not isinstance(_value(correction), bool)
-            else int(_value(correction))
-        )
+        ddof = int(_value(correction))  # unbiased=True is ddof 1, as correction=1
         extra.append(f"ddof={ddof}")
     func = {"amax": "max", "amin": "min"}.get(name, name)
     if name == "logsumexp":

@@ -276,10 +276,8 @@ def trace_model(
     # A user's module inside a torch layer other than a container is torch's business.
     containers = (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict)
     for path, sub in work.named_modules():
-        if is_torch_layer(sub) and not isinstance(sub, containers):
-            user_paths = (
-                {p for p in user_paths if not p.startswith(path + ".")} if path else (user_paths)
-            )
+        if path and is_torch_layer(sub) and not isinstance(sub, containers):
+            user_paths = {p for p in user_paths if not p.startswith(path + ".")}
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
     originals = dict(model.named_modules())
     with torch.random.fork_rng(devices=devices), torch.no_grad():
